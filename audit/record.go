@@ -1,0 +1,111 @@
+// Package audit defines Tollgate's audit record and writes the trail. Records follow the field
+// names of the Elastic Common Schema (ECS) so that a SIEM maps them without work: one JSON object
+// per event, one per line.
+package audit
+
+import (
+	"time"
+)
+
+// Event names (ECS event.action).
+const (
+	EventLogin        = "login"
+	EventLoginFailure = "login_failure"
+	EventLogout       = "logout"
+	EventAccess       = "access"
+)
+
+// Outcomes (ECS event.outcome uses success/failure/unknown; access decisions add allow/deny in
+// event.type, see Record).
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+)
+
+// Record is one audited event. It never holds a token, code, cookie or secret: sessions appear
+// only by their hashed id.
+type Record struct {
+	Timestamp time.Time `json:"@timestamp"`
+	Event     Event     `json:"event"`
+	User      *User     `json:"user,omitempty"`
+	Session   *Session  `json:"session,omitempty"`
+	Source    *Source   `json:"source,omitempty"`
+	HTTP      *HTTP     `json:"http,omitempty"`
+	URL       *URL      `json:"url,omitempty"`
+	UserAgent *Agent    `json:"user_agent,omitempty"`
+	Policy    *Policy   `json:"tollgate.policy,omitempty"`
+	Upstream  *Upstream `json:"tollgate.upstream,omitempty"`
+}
+
+// Event is ECS's event field set.
+type Event struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`               // always "event"
+	Category string `json:"category"`           // "authentication" or "web"
+	Type     string `json:"type,omitempty"`     // "start", "end", "allowed", "denied", "info"
+	Action   string `json:"action"`             // one of the Event* constants
+	Outcome  string `json:"outcome"`            // success | failure
+	Reason   string `json:"reason,omitempty"`   // why, in a short fixed phrase
+	Duration int64  `json:"duration,omitempty"` // nanoseconds, as ECS specifies
+}
+
+// User is the actor.
+type User struct {
+	ID     string   `json:"id,omitempty"` // the (issuer, subject) key, stable and opaque
+	Name   string   `json:"name,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	Roles  []string `json:"roles,omitempty"`
+	Issuer string   `json:"tollgate.issuer,omitempty"`
+	// Subject is the IdP subject, to find the person at the IdP.
+	Subject string `json:"tollgate.subject,omitempty"`
+}
+
+// Session names a session by its hashed id.
+type Session struct {
+	ID string `json:"id"`
+}
+
+// Source is the client.
+type Source struct {
+	IP string `json:"ip,omitempty"`
+}
+
+// HTTP holds the request method, request id and response status.
+type HTTP struct {
+	Request  HTTPRequest   `json:"request"`
+	Response *HTTPResponse `json:"response,omitempty"`
+}
+
+// HTTPRequest is ECS http.request.
+type HTTPRequest struct {
+	ID     string `json:"id,omitempty"`
+	Method string `json:"method,omitempty"`
+}
+
+// HTTPResponse is ECS http.response.
+type HTTPResponse struct {
+	StatusCode int `json:"status_code"`
+}
+
+// URL is the canonical path, the one that was authorized and forwarded.
+type URL struct {
+	Path string `json:"path"`
+}
+
+// Agent is ECS user_agent.
+type Agent struct {
+	Original string `json:"original,omitempty"`
+}
+
+// Policy records which rule decided.
+type Policy struct {
+	ID      string `json:"id,omitempty"`
+	Version string `json:"version,omitempty"`
+	Effect  string `json:"effect"` // allow | deny
+}
+
+// Upstream records what the proxied application answered.
+type Upstream struct {
+	StatusCode int   `json:"status_code,omitempty"`
+	Duration   int64 `json:"duration,omitempty"` // nanoseconds
+}

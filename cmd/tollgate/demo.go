@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/tollgate/tollgate/examples"
+	"github.com/tollgate/tollgate/examples/billing"
+	"github.com/tollgate/tollgate/idp/devidp"
+	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/policy"
+)
+
+// cmdDemo runs everything in one process: the demo IdP, the example billing app, and the gate in
+// front of it with the embedded session store, so that a newcomer needs nothing but Go.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "gate address (host:port; port 0 picks a free one)")
+	opsAddr := fs.String("ops-addr", "127.0.0.1:9090", "metrics and health address")
+	data := fs.String("data", defaultDataDir(), "folder for the demo's session store and audit trail")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := runDemo(ctx, *addr, *opsAddr, *data, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "tollgate demo:", err)
+		return 1
+	}
+	return 0
+}
+
+func defaultDataDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "tollgate-demo")
+}
+
+func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.Writer) error {
+	log := newLogger("warn", stderr)
+	gateLn, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	opsLn, err := net.Listen("tcp", opsAddr)
+	if err != nil {
+		gateLn.Close()
+		return fmt.Errorf("--ops-addr: %w", err)
+	}
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	appLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	gateURL, opsURL := "http://"+reachable(gateLn.Addr()), "http://"+reachable(opsLn.Addr())
+	idpURL, appURL := "http://"+idpLn.Addr().String(), "http://"+appLn.Addr().String()
+
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	clientSecret := base64.RawURLEncoding.EncodeToString(secret)
+	provider, err := devidp.New(devidp.Config{
+		Issuer:    idpURL,
+		Users:     devidp.DemoUsers(),
+		Clients:   []devidp.Client{{ID: "tollgate-demo", Secret: clientSecret, RedirectURIs: []string{gateURL + "/_tollgate/callback"}}},
+		ShowUsers: true,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+
+	insecure := false
+	cfg := &Config{path: "demo"}
+	cfg.Gate.PublicURL = gateURL
+	cfg.Gate.Upstream.URL = appURL
+	cfg.Gate.Cookie.Secure = &insecure // plain http on loopback
+	cfg.OIDC.Issuer, cfg.OIDC.ClientID, cfg.OIDC.ClientSecret = idpURL, "tollgate-demo", clientSecret
+	cfg.Session.Backend, cfg.Session.Path = "embedded", filepath.Join(data, "sessions.db")
+	cfg.Policy.File = examples.PolicyName
+	cfg.Directory = directory.FileConfig{GroupRoles: map[string][]string{}}
+	for _, role := range []string{"administrator", "billing_manager", "sales_rep", "accountant", "support"} {
+		cfg.Directory.GroupRoles["billing-"+role] = []string{role}
+	}
+	cfg.Audit.Output = filepath.Join(data, "audit", "audit.jsonl")
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	pol, err := policy.Parse(examples.PolicyName, examples.Policy)
+	if err != nil {
+		return err
+	}
+	gw, err := assemble(cfg, pol, log, nil)
+	if err != nil {
+		return err
+	}
+	defer gw.close()
+
+	fmt.Fprintf(stdout, "Tollgate demo is running. Open the gate in a browser:\n\n")
+	fmt.Fprintf(stdout, "gate: %s\nops: %s\nidp: %s\napp: %s\n\n", gateURL, opsURL, idpURL, appURL)
+	fmt.Fprintf(stdout, "Demo users (password \"demo\"): admin (administrator), manager (billing_manager), sales (sales_rep), accountant (accountant), support (support)\n")
+	fmt.Fprintf(stdout, "Sessions are kept in %s; the audit trail is written to %s\n", cfg.Session.Path, cfg.Audit.Output)
+	fmt.Fprintf(stdout, "The app port is for looking behind the gate only: it trusts any identity header. Press Ctrl-C to stop.\n")
+
+	return serve(ctx, log,
+		serverOn{newServer(gw.gate, log), gateLn},
+		serverOn{newServer(gw.ops, log), opsLn},
+		serverOn{newServer(provider, log), idpLn},
+		serverOn{newServer(billing.New(billing.Config{}), log), appLn},
+	)
+}
+
+// reachable turns a listener address into one a browser can open: an unspecified host
+// (":8080", "0.0.0.0:8080") becomes 127.0.0.1.
+func reachable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/tollgate/tollgate/policy"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "tollgate.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, pol, err := loadAll(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(cfg.Log.Level, stderr)
+	gw, err := assemble(cfg, pol, log, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer gw.close()
+	ln, err := net.Listen("tcp", cfg.Listen.Addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: listen.addr: %v\n", cfg.path, err)
+		return 1
+	}
+	opsLn, err := net.Listen("tcp", cfg.Listen.OpsAddr)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "%s: listen.ops_addr: %v\n", cfg.path, err)
+		return 1
+	}
+	log.Info("tollgate started", "version", versionString(), "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(),
+		"upstream", cfg.Gate.Upstream.URL, "policy_version", pol.Version())
+	if err := serve(ctx, log, serverOn{newServer(gw.gate, log), ln}, serverOn{newServer(gw.ops, log), opsLn}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// loadAll loads the configuration and the policy it names, reporting every problem of both.
+func loadAll(path string) (*Config, *policy.Engine, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := policy.Load(cfg.rel(cfg.Policy.File))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.located(cfg.Directory.Validate(pol.Roles())); err != nil {
+		return nil, nil, err
+	}
+	return cfg, pol, nil
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "tollgate.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, pol, err := loadAll(*path)
+	if err != nil {
+		n := 0
+		for _, line := range splitErrors(err) {
+			fmt.Fprintln(stderr, line)
+			n++
+		}
+		fmt.Fprintf(stderr, "%d problem(s) found\n", n)
+		return 1
+	}
+	if _, err := os.Stat(cfg.rel(cfg.Policy.File)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (policy %s, version %s, roles %v)\n", *path, cfg.Policy.File, pol.Version(), pol.Roles())
+	return 0
+}
+
+// splitErrors flattens joined errors into one line each.
+func splitErrors(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, c := range j.Unwrap() {
+				walk(c)
+			}
+			return
+		}
+		out = append(out, e.Error())
+	}
+	walk(err)
+	if len(out) == 0 && !errors.Is(err, nil) {
+		out = append(out, err.Error())
+	}
+	return out
+}

@@ -1,0 +1,75 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ory/ladon"
+)
+
+const examplePolicy = "../examples/policy.yaml"
+
+func loadExample(t testing.TB) *Engine {
+	t.Helper()
+	e, err := Load(examplePolicy)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", examplePolicy, err)
+	}
+	return e
+}
+
+func mustParse(t testing.TB, src string) *Engine {
+	t.Helper()
+	e, err := Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return e
+}
+
+func decide(t testing.TB, e *Engine, method, path string, roles ...string) Decision {
+	t.Helper()
+	d, err := e.Decide(context.Background(), Request{Method: method, Path: path, Roles: roles, Subject: "test-user"})
+	if err != nil {
+		t.Fatalf("Decide(%s %q, %v): %v", method, path, roles, err)
+	}
+	return d
+}
+
+// verdict is what ladon's own Ladon.IsAllowed says about a request, combined over roles the way
+// Decide combines them.
+type verdict int
+
+const (
+	verdictDefaultDeny verdict = iota
+	verdictAllow
+	verdictForcefulDeny
+)
+
+// reference asks ladon's Ladon.IsAllowed, one role at a time, over the engine's own manager but
+// with a matcher of its own. Metric and AuditLogger are set because a nil Metric is written
+// lazily from several goroutines inside ladon.
+func reference(t testing.TB, e *Engine, method, path string, roles []string) verdict {
+	t.Helper()
+	l := &ladon.Ladon{
+		Manager:     e.manager,
+		Matcher:     ladon.NewRegexpMatcher(512),
+		Metric:      &ladon.MetricNoOp{},
+		AuditLogger: &ladon.AuditLoggerNoOp{},
+	}
+	v := verdictDefaultDeny
+	for _, role := range roles {
+		err := l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: method, Resource: path})
+		switch {
+		case err == nil:
+			v = verdictAllow
+		case errors.Is(err, ladon.ErrRequestForcefullyDenied):
+			return verdictForcefulDeny
+		case errors.Is(err, ladon.ErrRequestDenied):
+		default:
+			t.Fatalf("ladon IsAllowed(%s, %s %q): unexpected error %v", role, method, path, err)
+		}
+	}
+	return v
+}

@@ -1,0 +1,165 @@
+// Package proxy is the gate itself: one handler chain that observes, canonicalizes, serves the
+// gate's own endpoints, authenticates, checks the second factor, authorizes, audits and forwards
+// to the upstream application. Behaviour it needs from other packages comes in through the
+// small interfaces declared here.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tollgate/tollgate/audit"
+	"github.com/tollgate/tollgate/idp"
+	"github.com/tollgate/tollgate/idp/oidc"
+	"github.com/tollgate/tollgate/idp/session"
+	"github.com/tollgate/tollgate/policy"
+)
+
+// SessionStore keeps signed-in sessions, keyed by the cookie token.
+type SessionStore interface {
+	Create(ctx context.Context, s session.Session) (string, error)
+	Get(ctx context.Context, token string) (session.Session, error)
+	Delete(ctx context.Context, token string) error
+}
+
+// SessionUpdater replaces a session's contents (after a token refresh).
+type SessionUpdater interface {
+	Update(ctx context.Context, token string, s session.Session) error
+}
+
+// OnceStore keeps short-lived values that may be taken only once (pending logins).
+type OnceStore interface {
+	PutOnce(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	TakeOnce(ctx context.Context, key string) ([]byte, error)
+}
+
+// Decider is the policy.
+type Decider interface {
+	Decide(ctx context.Context, r policy.Request) (policy.Decision, error)
+}
+
+// Login runs the OIDC authorization code flow.
+type Login interface {
+	Start(ctx context.Context, redirect string) (string, oidc.Pending, error)
+	Exchange(ctx context.Context, code string, pend oidc.Pending) (oidc.Result, error)
+}
+
+// Refresher renews IdP tokens for a long session.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshToken string, prev idp.Identity) (oidc.Result, error)
+}
+
+// Directory tells which roles a person holds.
+type Directory interface {
+	Roles(ctx context.Context, id idp.Identity) ([]string, error)
+}
+
+// Auditor receives one record per audited event.
+type Auditor interface {
+	Write(r audit.Record) error
+}
+
+var (
+	_ SessionStore   = (*session.EmbeddedStore)(nil)
+	_ SessionStore   = (*session.RedisStore)(nil)
+	_ SessionUpdater = (*session.RedisStore)(nil)
+	_ OnceStore      = (*session.RedisStore)(nil)
+	_ OnceStore      = (*session.EmbeddedStore)(nil)
+	_ Decider        = (*policy.Engine)(nil)
+	_ Login          = (*oidc.RelyingParty)(nil)
+	_ Refresher      = (*oidc.RelyingParty)(nil)
+	_ Auditor        = (*audit.Writer)(nil)
+)
+
+// Deps are the gate's collaborators.
+type Deps struct {
+	Sessions  SessionStore
+	Once      OnceStore
+	Decider   Decider
+	Login     Login
+	Refresher Refresher // optional: nil keeps IdP tokens as they are
+	Directory Directory
+	Audit     Auditor
+	Metrics   *Metrics
+	Log       *slog.Logger
+	Now       func() time.Time // nil means time.Now
+	// Transport reaches the upstream; nil means a transport tuned for one busy upstream.
+	Transport http.RoundTripper
+}
+
+// Gate is the assembled request path.
+type Gate struct {
+	cfg      Config
+	deps     Deps
+	public   *url.URL
+	upstream *url.URL
+	cookie   cookieNames
+	strip    headerStripper
+	handler  http.Handler
+	flight   flight
+}
+
+// New validates cfg, checks deps and assembles the chain. Everything that can be checked is
+// checked here, so that a bad setting stops the start rather than a request.
+func New(cfg Config, deps Deps) (*Gate, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var missing []error
+	for name, ok := range map[string]bool{
+		"Sessions": deps.Sessions != nil, "Once": deps.Once != nil, "Decider": deps.Decider != nil,
+		"Login": deps.Login != nil, "Directory": deps.Directory != nil, "Audit": deps.Audit != nil,
+		"Metrics": deps.Metrics != nil, "Log": deps.Log != nil,
+	} {
+		if !ok {
+			missing = append(missing, fmt.Errorf("proxy.New: Deps.%s is required", name))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	g := &Gate{cfg: cfg, deps: deps}
+	g.public, _ = url.Parse(cfg.PublicURL)
+	g.upstream, _ = url.Parse(cfg.Upstream.URL)
+	g.cookie = newCookieNames(cfg.Cookie)
+	g.strip = newHeaderStripper(cfg.Headers)
+	if g.deps.Transport == nil {
+		g.deps.Transport = newTransport(cfg.Upstream)
+	}
+	g.handler = g.chain()
+	return g, nil
+}
+
+// ServeHTTP serves one request through the chain.
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// chain composes the request path, outermost first. The gate's own endpoints sit before
+// authentication; audit wraps every decision step so that refusals are recorded too.
+func (g *Gate) chain() http.Handler {
+	return stack(g.upstreamHandler(),
+		g.observe,
+		g.canonicalize,
+		g.reserved,
+		g.auditAccess,
+		g.authenticate,
+		g.requireMFA,
+		g.authorize,
+	)
+}
+
+// stack wraps h in the middleware listed outermost first.
+func stack(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}

@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate/tollgate/idp/session"
+	"github.com/tollgate/tollgate/policy"
+	"github.com/tollgate/tollgate/proxy/canon"
+)
+
+// reservedPrefix is the gate's own namespace. It is matched on the canonical path by exact
+// prefix, never by "contains", and nothing under it is ever forwarded.
+const reservedPrefix = "/_tollgate/"
+
+// canonicalize replaces the request target by its one canonical form, or refuses the request.
+// Every later step, and the upstream, see only that form.
+func (g *Gate) canonicalize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		t, err := canon.Request(r.Method, r.RequestURI)
+		if err != nil {
+			var ce *canon.Error
+			msg := "The request could not be understood."
+			if errors.As(err, &ce) {
+				msg = "The request was refused: " + ce.Reason + "."
+			}
+			st.route, st.effect = "invalid", "invalid"
+			g.errorPage(w, r, st, http.StatusBadRequest, "Bad request", msg)
+			return
+		}
+		st.target = t
+		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = t.Decoded(), t.Path, t.RawQuery
+		next.ServeHTTP(w, r)
+	})
+}
+
+// reserved serves the gate's own endpoints.
+func (g *Gate) reserved(next http.Handler) http.Handler {
+	mux := g.reservedMux()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := state(r).target.Path
+		if p == strings.TrimSuffix(reservedPrefix, "/") || strings.HasPrefix(p, reservedPrefix) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate finds the session behind the cookie. No session: a browser is sent to log in,
+// an API client gets 401. A store that cannot answer fails closed with 503.
+func (g *Gate) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		token := g.sessionToken(r)
+		if token == "" {
+			g.unauthenticated(w, r, st)
+			return
+		}
+		sess, err := g.deps.Sessions.Get(r.Context(), token)
+		if errors.Is(err, session.ErrNotFound) {
+			g.clearCookie(w, g.cookie.session)
+			g.unauthenticated(w, r, st)
+			return
+		}
+		if err != nil {
+			g.storeFailed(w, r, st, err)
+			return
+		}
+		sess, ok := g.maybeRefresh(w, r, st, token, sess)
+		if !ok {
+			return
+		}
+		st.token, st.sess = token, &sess
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireMFA lets through only sessions whose login proved a second factor, when the
+// deployment requires one. Logins without it are refused at the callback already; this step
+// keeps that true for sessions created any other way.
+func (g *Gate) requireMFA(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		if g.cfg.RequireMFA && !st.sess.Identity.MFA {
+			st.effect = "deny"
+			g.errorPage(w, r, st, http.StatusForbidden, "Second factor required",
+				"Your sign-in did not include a second factor. Sign out, then sign in again with your second factor.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorize asks the policy about the canonical method and path. A policy that cannot decide
+// is an error, never an allow.
+func (g *Gate) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		d, err := g.deps.Decider.Decide(r.Context(), policy.Request{
+			Method: st.target.Method, Path: st.target.Path, Roles: st.sess.Roles, Subject: st.sess.Identity.Subject,
+		})
+		if err != nil {
+			st.effect = "error"
+			g.deps.Log.Error("policy decision failed", "request_id", st.id, "err", err)
+			g.errorPage(w, r, st, http.StatusServiceUnavailable, "Temporarily unavailable",
+				"The gate could not check your access right now. Try again in a moment.")
+			return
+		}
+		st.decision = &d
+		st.route = routeLabel(d)
+		effect := "deny"
+		if d.Allow {
+			effect = "allow"
+		}
+		st.effect = effect
+		g.deps.Metrics.decisions.WithLabelValues(effect, d.Reason).Inc()
+		if !d.Allow {
+			g.forbidden(w, r, st, d)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// routeLabel is the policy route that decided, for metrics: policy ids have the form
+// role:route:effect, and routes are a bounded set.
+func routeLabel(d policy.Decision) string {
+	parts := strings.Split(d.PolicyID, ":")
+	if len(parts) == 3 {
+		return parts[1]
+	}
+	return "unmatched"
+}
+
+func (g *Gate) storeFailed(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+	st.effect = "error"
+	g.deps.Metrics.storeErrors.Inc()
+	g.deps.Log.Error("session store unavailable", "request_id", st.id, "err", err)
+	g.errorPage(w, r, st, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"The gate cannot reach its session store right now. Your session is kept; try again in a moment.")
+}
+
+func (g *Gate) sessionToken(r *http.Request) string {
+	c, err := r.Cookie(g.cookie.session)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// unauthenticated sends a browser to log in and returns to the same canonical request
+// afterwards; API clients get 401.
+func (g *Gate) unauthenticated(w http.ResponseWriter, r *http.Request, st *reqState) {
+	st.effect = "unauthenticated"
+	if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		w.Header().Set("WWW-Authenticate", `Cookie realm="tollgate"`)
+		g.problem(w, st, http.StatusUnauthorized, "Unauthenticated", "Sign in at "+reservedPrefix+"login first.")
+		return
+	}
+	rd := st.target.Path
+	if st.target.RawQuery != "" {
+		rd += "?" + st.target.RawQuery
+	}
+	g.startLogin(w, r, st, rd)
+}

@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/audit"
+)
+
+// newTransport keeps enough idle connections for a busy gate: Go's default of two per host
+// makes a proxy open a new connection for most requests under load.
+func newTransport(c UpstreamConfig) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // the upstream is reached directly, never via HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          c.MaxIdleConns,
+		MaxIdleConnsPerHost:   c.MaxIdleConns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: c.Timeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// upstreamHandler forwards an authorized request. Rewrite (never Director) runs after the
+// reverse proxy has removed hop-by-hop headers, so nothing can undo the identity set here.
+func (g *Gate) upstreamHandler() http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      g.deps.Transport,
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.upstreamError,
+		ErrorLog:       nil,
+	}
+}
+
+func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
+	st := state(pr.In)
+	out := pr.Out
+	out.URL.Scheme, out.URL.Host = g.upstream.Scheme, g.upstream.Host
+	out.Host = ""
+	// The path forwarded is exactly the canonical path that was authorized.
+	base := strings.TrimSuffix(g.upstream.Path, "/")
+	out.URL.Path = base + st.target.Decoded()
+	out.URL.RawPath = strings.TrimSuffix(g.upstream.EscapedPath(), "/") + st.target.Path
+	out.URL.RawQuery = st.target.RawQuery
+	out.URL.Fragment = ""
+
+	g.strip.strip(out.Header)
+	g.cookie.stripCookies(out.Header)
+	// Request trailers arrive after the decision and could carry a header of ours.
+	out.Trailer = nil
+	pr.SetXForwarded()
+	out.Header.Set("X-Request-Id", st.id)
+
+	h, s := g.cfg.Headers, st.sess
+	out.Header.Set(h.User, headerValue(s.Identity.Subject))
+	out.Header.Set(h.Email, headerValue(s.Identity.Email))
+	out.Header.Set(h.Name, headerValue(s.Identity.Name))
+	out.Header.Set(h.Roles, strings.Join(s.Roles, ","))
+	out.Header.Set(h.CSRF, s.CSRF)
+	st.upstreamStart = g.deps.Now()
+}
+
+// headerValue drops control characters, which would make the request invalid.
+func headerValue(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+func (g *Gate) modifyResponse(resp *http.Response) error {
+	st := state(resp.Request)
+	st.upstreamStatus = resp.StatusCode
+	st.upstreamDur = g.deps.Now().Sub(st.upstreamStart)
+	g.deps.Metrics.upstreamDuration.Observe(st.upstreamDur.Seconds())
+	g.cookie.stripSetCookies(resp.Header)
+	return nil
+}
+
+func (g *Gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	st := state(r)
+	if errors.Is(err, context.Canceled) {
+		// The client went away; there is nobody to answer.
+		st.upstreamStatus = 499
+		return
+	}
+	g.deps.Log.Warn("upstream request failed", "request_id", st.id, "err", err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		st.upstreamStatus = http.StatusGatewayTimeout
+		g.errorPage(w, r, st, http.StatusGatewayTimeout, "The application is slow to answer", "The application did not answer in time. Try again in a moment.")
+		return
+	}
+	st.upstreamStatus = http.StatusBadGateway
+	g.errorPage(w, r, st, http.StatusBadGateway, "The application is unavailable", "The gate could not reach the application. Try again in a moment.")
+}
+
+// auditAccess writes one record for every access decision once the response is done, so that
+// the record carries the upstream's status and the latency.
+func (g *Gate) auditAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		st := state(r)
+		rec := g.baseRecord(r, st)
+		rec.Event.Category, rec.Event.Action = "web", audit.EventAccess
+		rec.Event.Duration = int64(g.deps.Now().Sub(st.start))
+		switch st.effect {
+		case "allow":
+			rec.Event.Type, rec.Event.Outcome = "allowed", audit.OutcomeSuccess
+		default:
+			rec.Event.Type, rec.Event.Outcome = "denied", audit.OutcomeFailure
+		}
+		rec.Event.Reason = st.effect
+		if d := st.decision; d != nil {
+			rec.Event.Reason = d.Reason
+			eff := "deny"
+			if d.Allow {
+				eff = "allow"
+			}
+			rec.Policy = &audit.Policy{ID: d.PolicyID, Version: d.Version, Effect: eff}
+		}
+		if st.upstreamStatus != 0 {
+			rec.Upstream = &audit.Upstream{StatusCode: st.upstreamStatus, Duration: int64(st.upstreamDur)}
+		}
+		g.writeAudit(rec)
+	})
+}
+
+func (g *Gate) writeAudit(rec audit.Record) {
+	if err := g.deps.Audit.Write(rec); err != nil {
+		g.deps.Metrics.auditErrors.Inc()
+		g.deps.Log.Error("audit record not written", "event", rec.Event.Action, "err", err)
+	}
+}
+
+// baseRecord fills what every record of this request shares.
+func (g *Gate) baseRecord(r *http.Request, st *reqState) audit.Record {
+	rec := audit.Record{
+		Timestamp: g.deps.Now().UTC(),
+		Source:    &audit.Source{IP: st.clientIP},
+		HTTP:      &audit.HTTP{Request: audit.HTTPRequest{ID: st.id, Method: st.target.Method}},
+		URL:       &audit.URL{Path: st.target.Path},
+	}
+	if ua := r.UserAgent(); ua != "" {
+		rec.UserAgent = &audit.Agent{Original: ua}
+	}
+	if s := st.sess; s != nil {
+		rec.User = &audit.User{ID: s.Identity.UserKey(), Email: s.Identity.Email, Name: s.Identity.Name,
+			Roles: s.Roles, Issuer: s.Identity.Issuer, Subject: s.Identity.Subject}
+		rec.Session = &audit.Session{ID: s.ID}
+	}
+	if st.w != nil && st.w.status != 0 {
+		rec.HTTP.Response = &audit.HTTPResponse{StatusCode: st.w.status}
+	}
+	return rec
+}
