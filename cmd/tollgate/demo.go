@@ -133,4 +133,3 @@ func reachable(a net.Addr) string {
 	}
 	return net.JoinHostPort(host, port)
 }
-
