@@ -6,14 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,20 +128,41 @@ type env struct {
 	redis    *redistest.Server
 	audit    *syncBuffer
 	registry *prometheus.Registry
+
+	mu    sync.Mutex
+	idpUp bool
+}
+
+// setIdP takes the IdP down or brings it back.
+func (e *env) setIdP(up bool) {
+	e.mu.Lock()
+	e.idpUp = up
+	e.mu.Unlock()
 }
 
 type envOpts struct {
 	backend string // "embedded" or "redis"
 	mfaAMR  []string
+	now     func() time.Time // the gate's clock; nil means time.Now
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	e := &env{audit: &syncBuffer{}, registry: prometheus.NewRegistry()}
 	var gateH, idpH http.Handler
+	e.idpUp = true
 	gateSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gateH.ServeHTTP(w, r) }))
 	t.Cleanup(gateSrv.Close)
-	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpH.ServeHTTP(w, r) }))
+	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		up := e.idpUp
+		e.mu.Unlock()
+		if !up {
+			// An IdP outage as the gate sees it: the connection is dropped.
+			panic(http.ErrAbortHandler)
+		}
+		idpH.ServeHTTP(w, r)
+	}))
 	t.Cleanup(idpSrv.Close)
 	e.gateURL = gateSrv.URL
 
@@ -153,6 +172,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Users:      devidp.DemoUsers(),
 		Clients:    []devidp.Client{{ID: "gate", Secret: "gate-secret", RedirectURIs: []string{gateSrv.URL + "/_tollgate/callback"}}},
 		SigningKey: testKey(),
+		Now:        o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +206,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	ocfg := oidc.Config{Issuer: idpSrv.URL, ClientID: "gate", ClientSecret: "gate-secret"}
 	ocfg.MFA.AMR = o.mfaAMR
-	rp, err := oidc.New(ocfg, gateSrv.URL+"/_tollgate/callback", nil, nil)
+	rp, err := oidc.New(ocfg, gateSrv.URL+"/_tollgate/callback", nil, o.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +225,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.gate, err = proxy.New(cfg, proxy.Deps{
 		Sessions: e.store, Once: e.store, Decider: pol, Login: rp, Refresher: rp,
 		Directory: directory.NewFile(dir), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +362,3 @@ func mustJSON(t *testing.T, s string, v any) {
 		t.Fatalf("not JSON: %v: %s", err, s)
 	}
 }
-
-var _ = fmt.Sprintf
-var _ = os.Getenv

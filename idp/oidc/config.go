@@ -50,7 +50,8 @@ func (c *Config) Defaults() {
 	if c.GroupsClaim == "" {
 		c.GroupsClaim = "groups"
 	}
-	if len(c.MFA.AMR) == 0 && len(c.MFA.ACR) == 0 {
+	// Only an absent list gets the default: `amr: []` means "accept acr values only".
+	if c.MFA.AMR == nil {
 		c.MFA.AMR = []string{"mfa", "hwk", "otp", "swk"}
 	}
 	if c.Timeout == 0 {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,13 @@ type RelyingParty struct {
 	endSess  string
 	lastTry  time.Time
 	lastErr  error
+	lastOK   time.Time // last time the provider answered
 }
+
+// reachableFor is how long a successful contact with the provider vouches for it. Starting a
+// login after that checks it again, so that a person is shown a clear page during an outage
+// instead of being sent to a provider that cannot answer.
+const reachableFor = 10 * time.Second
 
 // New builds a relying party. redirectURL is the gate's public callback URL. client carries
 // the TLS settings for the provider (custom CA); nil means a client with cfg.Timeout.
@@ -113,14 +120,44 @@ func (rp *RelyingParty) discover(ctx context.Context) (*gooidc.Provider, error) 
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = p.Claims(&extra) // optional metadata; its absence only disables RP-initiated logout
-	rp.provider, rp.endSess, rp.lastErr = p, extra.EndSession, nil
+	rp.provider, rp.endSess, rp.lastErr, rp.lastOK = p, extra.EndSession, nil, rp.now()
 	return p, nil
 }
 
-// Ping reports whether the provider's discovery document could be fetched.
+// reachable checks that the provider answers, at most once per reachableFor.
+func (rp *RelyingParty) reachable(ctx context.Context) error {
+	rp.mu.Lock()
+	fresh := rp.now().Sub(rp.lastOK) < reachableFor
+	rp.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(rp.cfg.Timeout, 3*time.Second))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(rp.cfg.Issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rp.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: discovery answered %s", ErrUnavailable, resp.Status)
+	}
+	rp.mu.Lock()
+	rp.lastOK = rp.now()
+	rp.mu.Unlock()
+	return nil
+}
+
+// Ping reports whether the provider answers (for readiness).
 func (rp *RelyingParty) Ping(ctx context.Context) error {
-	_, err := rp.discover(ctx)
-	return err
+	if _, err := rp.discover(ctx); err != nil {
+		return err
+	}
+	return rp.reachable(ctx)
 }
 
 func (rp *RelyingParty) oauth2Config(p *gooidc.Provider) *oauth2.Config {
@@ -138,6 +175,9 @@ func (rp *RelyingParty) oauth2Config(p *gooidc.Provider) *oauth2.Config {
 func (rp *RelyingParty) Start(ctx context.Context, redirect string) (string, Pending, error) {
 	p, err := rp.discover(ctx)
 	if err != nil {
+		return "", Pending{}, err
+	}
+	if err := rp.reachable(ctx); err != nil {
 		return "", Pending{}, err
 	}
 	pend := Pending{

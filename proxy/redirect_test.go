@@ -1,0 +1,57 @@
+package proxy
+
+import "testing"
+
+func TestSafeRedirect(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		// Positive controls: same-origin paths survive, in canonical form.
+		{"/", "/"},
+		{"/invoices/1001", "/invoices/1001"},
+		{"/invoices?status=open&page=2", "/invoices?status=open&page=2"},
+		{"/customers/%7Ealice", "/customers/~alice"},
+		{"//invoices", "/"},
+		// Everything that could leave the origin, in any spelling, becomes "/".
+		{"", "/"},
+		{"//evil.example", "/"},
+		{"///evil.example", "/"},
+		{"/\\evil.example", "/"},
+		{"\\/evil.example", "/"},
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{" /evil", "/"},
+		{"https://evil.example", "/"},
+		{"http:/evil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"//user@evil.example/", "/"},
+		{"/%2F/evil.example", "/"},
+		{"/%5Cevil.example", "/"},
+		{"/%09/evil.example", "/"},
+		{"/..//evil.example", "/"},
+		{"/_tollgate/logout", "/"},
+		{"/_tollgate/callback?code=x", "/"},
+		{"/a\x00b", "/"},
+		{"/é", "/"},
+	} {
+		if got := safeRedirect(tc.in); got != tc.want {
+			t.Errorf("safeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHeaderStripperMatchesEverySpelling(t *testing.T) {
+	s := newHeaderStripper(HeaderConfig{User: "X-Remote-User", Email: "X-Tollgate-Email", Name: "X-Tollgate-Name", Roles: "X-Tollgate-Roles", CSRF: "X-Tollgate-Csrf"})
+	for _, name := range []string{
+		"X-Remote-User", "x-remote-user", "X_REMOTE_USER", "X-Remote_User", " X-Remote-User",
+		"X-Tollgate-Email", "x_tollgate_roles", "X-Tollgate-Anything", "X-Original-URL", "x_forwarded_for",
+		"X-HTTP-Method-Override", "Forwarded", "X-Real-Ip",
+	} {
+		if !s.matches(name) {
+			t.Errorf("%q is not stripped", name)
+		}
+	}
+	for _, name := range []string{"Accept", "Cookie", "X-Remote", "X-Custom-User", "Authorization", "User-Agent"} {
+		if s.matches(name) {
+			t.Errorf("%q is stripped but is not ours", name)
+		}
+	}
+}
