@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/examples/billing"
+	"github.com/tollgate/tollgate/idp/devidp"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeRunsFromAConfigFile runs `tollgate serve` as an operator would: a config file naming
+// an OIDC provider, the upstream and the policy; then signs in through it.
+func TestServeRunsFromAConfigFile(t *testing.T) {
+	gateAddr, opsAddr := freeAddr(t), freeAddr(t)
+	gateURL := "http://" + gateAddr
+	var idpH http.Handler
+	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpH.ServeHTTP(w, r) }))
+	defer idpSrv.Close()
+	provider, err := devidp.New(devidp.Config{Issuer: idpSrv.URL, Users: devidp.DemoUsers(),
+		Clients: []devidp.Client{{ID: "tollgate", Secret: "s3cret", RedirectURIs: []string{gateURL + "/_tollgate/callback"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpH = provider
+	app := httptest.NewServer(billing.New(billing.Config{}))
+	defer app.Close()
+
+	dir := t.TempDir()
+	policyPath, _ := filepath.Abs("../../examples/policy.yaml")
+	secretFile := filepath.Join(dir, "oidc-secret")
+	os.WriteFile(secretFile, []byte("s3cret\n"), 0o600)
+	cfg := fmt.Sprintf(`listen:
+  addr: %q
+  ops_addr: %q
+gate:
+  public_url: %s
+  upstream:
+    url: %s
+  cookie:
+    secure: false
+oidc:
+  issuer: %s
+  client_id: tollgate
+  client_secret_file: %s
+session:
+  path: sessions.db
+policy:
+  file: %s
+directory:
+  users:
+    - email: accountant@example.com
+      roles: [accountant]
+audit:
+  output: audit.jsonl
+`, gateAddr, opsAddr, gateURL, app.URL, idpSrv.URL, secretFile, policyPath)
+	cfgPath := filepath.Join(dir, "tollgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, io.Discard, io.Discard) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d", code)
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + opsAddr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not become ready")
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.Get(gateURL + "/reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action := regexp.MustCompile(`<form[^>]*action="([^"]+)"`).FindSubmatch(page)
+	if action == nil {
+		t.Fatalf("no IdP login form:\n%s", page)
+	}
+	form := url.Values{"username": {"accountant"}, "password": {"demo"}}
+	for _, h := range regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(page, -1) {
+		form.Set(string(h[1]), strings.ReplaceAll(string(h[2]), "&amp;", "&"))
+	}
+	ref, _ := url.Parse(strings.ReplaceAll(string(action[1]), "&amp;", "&"))
+	resp, err = c.PostForm(resp.Request.URL.ResolveReference(ref).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/reports" {
+		t.Fatalf("after login: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	trail, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+	if err != nil || !strings.Contains(string(trail), `"path":"/reports"`) {
+		t.Fatalf("audit file relative to the config: %v\n%s", err, trail)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sessions.db")); err != nil {
+		t.Fatalf("session store relative to the config: %v", err)
+	}
+}
