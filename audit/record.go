@@ -35,6 +35,16 @@ type Record struct {
 	UserAgent *Agent    `json:"user_agent,omitempty"`
 	Policy    *Policy   `json:"tollgate.policy,omitempty"`
 	Upstream  *Upstream `json:"tollgate.upstream,omitempty"`
+	Change    *Change   `json:"tollgate.change,omitempty"`
+}
+
+// Change describes an administrative change: what was done to whom, with the state before and
+// after (never a secret: the directory's export views, not its rows).
+type Change struct {
+	Action string `json:"action"`           // e.g. "user.create", "user.roles", "user.disable"
+	Target string `json:"target,omitempty"` // the user (or token) id changed
+	Before any    `json:"before,omitempty"`
+	After  any    `json:"after,omitempty"`
 }
 
 // Event is ECS's event field set.
