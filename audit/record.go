@@ -1,6 +1,11 @@
-// Package audit defines Tollgate's audit record and writes the trail. Records follow the field
+// Package audit defines Tollgate's audit record and ships the trail. Records follow the field
 // names of the Elastic Common Schema (ECS) so that a SIEM maps them without work: one JSON object
 // per event, one per line.
+//
+// A Pipeline appends each record to a local spool of segment files before Write returns, links
+// it into a hash chain with periodic signed checkpoints, and delivers it at least once, in order,
+// to every configured sink (file, stdout, syslog, HTTP batch, Redis Streams). Verify checks a
+// trail for gaps, reordering and edits.
 package audit
 
 import (
@@ -9,10 +14,27 @@ import (
 
 // Event names (ECS event.action).
 const (
-	EventLogin        = "login"
-	EventLoginFailure = "login_failure"
-	EventLogout       = "logout"
-	EventAccess       = "access"
+	EventLogin         = "login"
+	EventLoginFailure  = "login_failure"
+	EventLogout        = "logout"
+	EventAccess        = "access"
+	EventMFAEnroll     = "mfa_enroll"
+	EventMFAVerify     = "mfa_verify"
+	EventMFAFailure    = "mfa_failure"
+	EventAdminChange   = "admin_change" // with Change: what was changed, before and after
+	EventSessionRevoke = "session_revoke"
+	EventConfigReload  = "config_reload"
+	EventPolicyReload  = "policy_reload"
+	EventStartup       = "startup"
+	EventShutdown      = "shutdown"
+	EventCheckpoint    = "checkpoint" // written by the Pipeline itself, see Checkpoint
+)
+
+// Access decisions (ECS event.type). Under the spool policy drop-allowed, only records of type
+// EventTypeAllowed may be dropped.
+const (
+	EventTypeAllowed = "allowed"
+	EventTypeDenied  = "denied"
 )
 
 // Outcomes (ECS event.outcome uses success/failure/unknown; access decisions add allow/deny in
@@ -36,6 +58,9 @@ type Record struct {
 	Policy    *Policy   `json:"tollgate.policy,omitempty"`
 	Upstream  *Upstream `json:"tollgate.upstream,omitempty"`
 	Change    *Change   `json:"tollgate.change,omitempty"`
+	// Chain and Checkpoint are set by the Pipeline; whatever a caller puts there is replaced.
+	Chain      *Chain      `json:"tollgate.chain,omitempty"`
+	Checkpoint *Checkpoint `json:"tollgate.checkpoint,omitempty"`
 }
 
 // Change describes an administrative change: what was done to whom, with the state before and

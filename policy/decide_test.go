@@ -100,33 +100,33 @@ func TestDenyOverridesAllowAcrossRoles(t *testing.T) {
 		want         Decision
 	}{
 		{"viewer alone reads payroll", "GET", "/reports/payroll", []string{"viewer"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:reports.read:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:reports.read:allow", Route: "reports.read"}},
 		{"a contractor role denies what viewer allows", "GET", "/reports/payroll", []string{"viewer", "contractor"},
-			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", NeededRoles: []string{"auditor", "viewer"}}},
+			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", Route: "reports.payroll", NeededRoles: []string{"auditor", "viewer"}}},
 		{"order of roles does not matter", "GET", "/reports/payroll", []string{"contractor", "viewer"},
-			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", NeededRoles: []string{"auditor", "viewer"}}},
+			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", Route: "reports.payroll", NeededRoles: []string{"auditor", "viewer"}}},
 		{"two allowing roles name the smallest policy id", "GET", "/reports/payroll", []string{"viewer", "auditor"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "auditor:reports.payroll:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "auditor:reports.payroll:allow", Route: "reports.payroll"}},
 		{"deny does not spill to other reports", "GET", "/reports/q1", []string{"viewer", "contractor"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:reports.read:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:reports.read:allow", Route: "reports.read"}},
 		{"multi-role: any allow is enough", "GET", "/", []string{"intern", "contractor"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "contractor:home:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "contractor:home:allow", Route: "home"}},
 		{"deny alone is still a deny", "GET", "/reports/payroll", []string{"contractor"},
-			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", NeededRoles: []string{"auditor", "viewer"}}},
+			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:reports.payroll:deny", Route: "reports.payroll", NeededRoles: []string{"auditor", "viewer"}}},
 		{"** matches zero segments", "GET", "/files", []string{"viewer"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow", Route: "files"}},
 		{"** matches many segments", "PUT", "/files/a/b/c.txt", []string{"viewer"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow", Route: "files"}},
 		{"** is segment-bounded", "GET", "/filesX", []string{"viewer"},
 			Decision{Reason: ReasonNoMatchingPolicy}},
 		{"deny ** at zero segments", "GET", "/files/secret", []string{"viewer", "contractor"},
-			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:files.secret:deny", NeededRoles: []string{"viewer"}}},
+			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:files.secret:deny", Route: "files.secret", NeededRoles: []string{"viewer"}}},
 		{"deny ** deep", "GET", "/files/secret/a/b", []string{"viewer", "contractor"},
-			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:files.secret:deny", NeededRoles: []string{"viewer"}}},
+			Decision{Reason: ReasonDeniedByPolicy, PolicyID: "contractor:files.secret:deny", Route: "files.secret", NeededRoles: []string{"viewer"}}},
 		{"deny covers its methods only", "PUT", "/files/secret/a", []string{"viewer", "contractor"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow", Route: "files"}},
 		{"neighbour of the denied prefix", "GET", "/files/secrets", []string{"viewer", "contractor"},
-			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow"}},
+			Decision{Allow: true, Reason: ReasonAllowed, PolicyID: "viewer:files:allow", Route: "files"}},
 		{"no roles still lists who may", "GET", "/reports", nil,
 			Decision{Reason: ReasonNoRoles, NeededRoles: []string{"auditor", "viewer"}}},
 		{"nobody may", "DELETE", "/reports", []string{"viewer"},
@@ -241,9 +241,29 @@ func (m failingMatcher) Matches(p ladon.Policy, haystack []string, needle string
 	return m.policyMatcher.Matches(p, haystack, needle)
 }
 
-// TestBrokenEvaluationNeverAllows: each fault yields an error and a denying Decision, on
-// requests that are allowed when nothing is broken.
-func TestBrokenEvaluationNeverAllows(t *testing.T) {
+// TestCancelledContextNeverAllows: Decide's one way to fail denies, with an error that wraps
+// the cause.
+func TestCancelledContextNeverAllows(t *testing.T) {
+	e := loadExample(t)
+	req := Request{Method: "GET", Path: "/customers/1", Roles: []string{"support", "administrator"}}
+	if d, err := e.Decide(context.Background(), req); err != nil || !d.Allow {
+		t.Fatalf("positive control: %+v, %v", d, err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	d, err := e.Decide(cancelled, req)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+	if d.Allow || d.Reason != ReasonError || d.PolicyID != "" {
+		t.Errorf("decision on error = %+v, want a deny with reason %q", d, ReasonError)
+	}
+}
+
+// TestBrokenReferenceNeverAllows: the ladon evaluation that Explain and the differential test
+// rely on turns each fault into an error and a denying Decision, on requests that are allowed
+// when nothing is broken.
+func TestBrokenReferenceNeverAllows(t *testing.T) {
 	storeDown := errors.New("store down")
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -261,13 +281,13 @@ func TestBrokenEvaluationNeverAllows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := loadExample(t)
 			req := Request{Method: "GET", Path: "/customers/1", Roles: []string{"support", "administrator"}}
-			if d, err := e.Decide(context.Background(), req); err != nil || !d.Allow {
+			if d, err := e.referenceDecide(context.Background(), req); err != nil || !d.Allow {
 				t.Fatalf("positive control: %+v, %v", d, err)
 			}
 			tc.break_(e)
-			d, err := e.Decide(tc.ctx, req)
+			d, err := e.referenceDecide(tc.ctx, req)
 			if err == nil {
-				t.Fatal("Decide returned no error")
+				t.Fatal("referenceDecide returned no error")
 			}
 			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Errorf("error %v does not wrap %v", err, tc.wantErr)
@@ -275,15 +295,19 @@ func TestBrokenEvaluationNeverAllows(t *testing.T) {
 			if d.Allow || d.Reason != ReasonError || d.PolicyID != "" {
 				t.Errorf("decision on error = %+v, want a deny with reason %q", d, ReasonError)
 			}
+			// The index does not use what broke.
+			if d, err := e.Decide(context.Background(), req); err != nil || !d.Allow {
+				t.Errorf("Decide after the reference broke: %+v, %v", d, err)
+			}
 		})
 	}
 }
 
-// TestBrokenNeededRoles: a fault while listing the needed roles on a deny is an error too.
-func TestBrokenNeededRoles(t *testing.T) {
+// TestBrokenReferenceNeededRoles: a fault while listing the needed roles on a deny is an error too.
+func TestBrokenReferenceNeededRoles(t *testing.T) {
 	e := loadExample(t)
 	e.matcher = failingMatcher{e.matcher, "/settings"}
-	d, err := e.Decide(context.Background(), Request{Method: "POST", Path: "/settings"})
+	d, err := e.referenceDecide(context.Background(), Request{Method: "POST", Path: "/settings"})
 	if err == nil || d.Allow || d.Reason != ReasonError || d.NeededRoles != nil {
 		t.Fatalf("got %+v, %v; want an error and a bare deny", d, err)
 	}

@@ -30,26 +30,27 @@ type routeSpec struct {
 	paths   []item
 }
 
-type roleSpec struct {
-	key         string // "roles.sales_rep", used in messages
-	name        item
-	description item
-	allow, deny []item
-}
-
 type fileSpec struct {
-	routes []routeSpec
-	roles  []roleSpec
+	conditions []condSetSpec
+	routes     []routeSpec
+	roles      []roleSpec
+	raw        []rawSpec
 }
 
-// loader collects every problem found in one policy file.
+// loader collects every problem found in one policy file: errors, which refuse the file, and
+// warnings, which do not.
 type loader struct {
-	file string
-	errs []*ValidationError
+	file  string
+	errs  []*ValidationError
+	warns []*ValidationError
 }
 
 func (l *loader) errorf(line int, key, format string, args ...any) {
 	l.errs = append(l.errs, &ValidationError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warnf(line int, key, format string, args ...any) {
+	l.warns = append(l.warns, &ValidationError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (l *loader) decode(data []byte) fileSpec {
@@ -79,7 +80,7 @@ func (l *loader) decode(data []byte) fileSpec {
 		return spec
 	}
 	root := doc.Content[0]
-	top, ok := l.mapping(root, "", "the policy file", "version", "routes", "roles")
+	top, ok := l.mapping(root, "", "the policy file", "version", "conditions", "routes", "roles", "raw_ladon")
 	if !ok {
 		return spec
 	}
@@ -97,6 +98,12 @@ func (l *loader) decode(data []byte) fileSpec {
 		spec.roles = l.roles(f.value)
 	} else {
 		l.errorf(root.Line, "roles", "missing: add a mapping of roles (description, allow, deny)")
+	}
+	if f, ok := top["conditions"]; ok {
+		spec.conditions = l.condSets(f.value)
+	}
+	if f, ok := top["raw_ladon"]; ok {
+		spec.raw = l.rawPolicies(f.value)
 	}
 	return spec
 }
@@ -133,49 +140,6 @@ func (l *loader) routes(n *yaml.Node) []routeSpec {
 		}
 		r.methods = l.requiredList(rn, f, r.key, "methods", "at least one upper-case method, e.g. [GET]")
 		r.paths = l.requiredList(rn, f, r.key, "paths", `at least one path pattern, e.g. ["/invoices/{id}"]`)
-		out = append(out, r)
-	}
-	return out
-}
-
-func (l *loader) roles(n *yaml.Node) []roleSpec {
-	if !l.kind(n, "roles", yaml.MappingNode, "a mapping from role name to {description, allow, deny}") {
-		return nil
-	}
-	if len(n.Content) == 0 {
-		l.errorf(n.Line, "roles", "empty: define at least one role")
-		return nil
-	}
-	out := make([]roleSpec, 0, len(n.Content)/2)
-	firstLine := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		name, ok := l.scalar(k, "roles")
-		if !ok {
-			continue
-		}
-		r := roleSpec{key: "roles." + name.value, name: name}
-		if first, dup := firstLine[name.value]; dup {
-			l.errorf(k.Line, r.key, "duplicate role (first defined at line %d): merge the two definitions", first)
-			continue
-		}
-		firstLine[name.value] = k.Line
-		f, ok := l.mapping(v, r.key, "a role", "description", "allow", "deny")
-		if !ok {
-			continue
-		}
-		if df, ok := f["description"]; ok {
-			r.description, _ = l.scalar(df.value, r.key+".description")
-		}
-		if strings.TrimSpace(r.description.value) == "" {
-			l.errorf(k.Line, r.key+".description", "missing: say in one line what this role is for")
-		}
-		if af, ok := f["allow"]; ok {
-			r.allow = l.list(af.value, r.key+".allow", "a list of route names")
-		}
-		if df, ok := f["deny"]; ok {
-			r.deny = l.list(df.value, r.key+".deny", "a list of route names")
-		}
 		out = append(out, r)
 	}
 	return out

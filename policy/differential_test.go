@@ -3,12 +3,13 @@ package policy
 import (
 	"context"
 	"errors"
-	"maps"
-	"math/rand/v2"
+	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -36,154 +37,161 @@ func TestLadonErrorsMatch(t *testing.T) {
 	}
 }
 
-// requestGen builds random requests from a policy's own vocabulary plus garbage: real paths
-// from the templates, near misses made by editing them, and non-canonical variants.
-type requestGen struct {
-	rnd      *rand.Rand
-	policies []ladon.Policy
-	roles    []string
-	methods  []string
-	literals []string // literal segments of the templates
-	values   []string // canonical values for "{name}"
-	garbage  []string // non-canonical segments
+// ladonRef asks ladon's own Ladon.IsAllowed about requests, one role at a time, over an
+// engine's manager, with a matcher of its own.
+type ladonRef struct {
+	t testing.TB
+	e *Engine
+	l *ladon.Ladon
 }
 
-func newRequestGen(e *Engine, seed uint64) *requestGen {
-	g := &requestGen{
-		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		roles:   append(e.Roles(), "intern", "", "Administrator", "viewer<"),
-		methods: []string{"GET", "POST", "PUT", "HEAD", "DELETE", "get", "Post", "", "G T", "GET\n"},
-		values:  []string{"1", "42", "INV-7", "a~b", "x.y", "%20", "%C3%A9", "*", "customersX", "payroll", "secret"},
-		garbage: []string{
-			"", ".", "..", "%2F", "%2f", "%5C", "%25", "%41", "%2e", "%0A", "%C0%AF", "%zz",
-			"a;b", "a?b", "?", "#", "a b", "\n", "\x00", "é", "<x>", "\\",
-		},
-	}
-	seen := map[string]bool{}
-	for _, id := range slices.Sorted(maps.Keys(e.manager.Policies)) {
-		g.policies = append(g.policies, e.manager.Policies[id])
-		for _, tpl := range e.manager.Policies[id].GetResources() {
-			for _, s := range strings.Split(tpl, "/") {
-				if s != "" && !strings.ContainsAny(s, "<>") && !seen["lit:"+s] {
-					seen["lit:"+s] = true
-					g.literals = append(g.literals, s)
-				}
-			}
-		}
-	}
-	return g
+func newLadonRef(t testing.TB, e *Engine) *ladonRef {
+	return &ladonRef{t: t, e: e, l: &ladon.Ladon{Manager: e.manager, Matcher: ladon.NewRegexpMatcher(4096),
+		Metric: &ladon.MetricNoOp{}, AuditLogger: &ladon.AuditLoggerNoOp{}}}
 }
 
-func (g *requestGen) pick(list []string) string { return list[g.rnd.IntN(len(list))] }
-
-func (g *requestGen) next() Request {
-	// Start from a policy so that most requests come close to one: usually its method and
-	// often its role, plus up to two other roles.
-	p := g.policies[g.rnd.IntN(len(g.policies))]
-	method := g.pick(g.methods)
-	if g.rnd.IntN(10) < 7 {
-		method = g.pick(p.GetActions())
-	}
-	var roles []string
-	if g.rnd.IntN(10) < 6 {
-		roles = append(roles, p.GetSubjects()[0])
-	}
-	for range g.rnd.IntN(3) {
-		roles = append(roles, g.pick(g.roles))
-	}
-	g.rnd.Shuffle(len(roles), func(i, j int) { roles[i], roles[j] = roles[j], roles[i] })
-	// A real path: one of its templates with the placeholders filled in.
-	path := g.pick(p.GetResources())
-	path = strings.ReplaceAll(path, oneSegment, g.pick(g.values))
-	path = strings.ReplaceAll(path, anySegments, g.pick([]string{"", "/", "/a", "/secret", "/secret/b/c"}))
-	segs := strings.Split(path, "/")
-	switch g.rnd.IntN(10) {
-	case 0, 1, 2, 3: // as is
-	case 4: // another literal in one place
-		segs[1+g.rnd.IntN(len(segs)-1)] = g.pick(g.literals)
-	case 5: // one segment more
-		segs = append(segs, g.pick(append(g.values, g.literals...)))
-	case 6: // one segment less, or a trailing slash
-		if len(segs) > 2 && g.rnd.IntN(2) == 0 {
-			segs = segs[:len(segs)-1]
-		} else {
-			segs = append(segs, "")
-		}
-	case 7, 8: // garbage in one place
-		i := 1 + g.rnd.IntN(len(segs)-1)
-		segs[i] = segs[i] + g.pick(g.garbage)
-	case 9: // not absolute, or a garbage segment of its own
-		if g.rnd.IntN(3) == 0 {
-			segs = segs[1:]
-		} else {
-			segs = append(segs, g.pick(g.garbage))
+func (lr *ladonRef) verdict(r Request) verdict {
+	lr.t.Helper()
+	lctx := ladonContext(r, lr.e.decisionTime(r))
+	v := verdictDefaultDeny
+	for _, role := range r.Roles {
+		err := lr.l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: r.Path, Context: lctx})
+		switch {
+		case err == nil:
+			v = verdictAllow
+		case errors.Is(err, ladon.ErrRequestForcefullyDenied):
+			return verdictForcefulDeny
+		case errors.Is(err, ladon.ErrRequestDenied):
+		default:
+			lr.t.Fatalf("ladon IsAllowed(%s, %s %q): unexpected error %v", role, r.Method, r.Path, err)
 		}
 	}
-	return Request{Method: method, Path: strings.Join(segs, "/"), Roles: roles}
+	return v
 }
 
-// TestDifferentialAgainstLadon: on random requests Decide agrees with ladon's own IsAllowed
-// (allowed iff some role is allowed and no role is forcefully denied), reports the matching
-// reason, and lists as NeededRoles exactly the roles that ladon allows on their own. Requests
-// Decide refuses as non-canonical are checked to be denied, and counted: ladon would have
-// allowed some of them, which is why the check exists.
+// fresh is r with a second factor proven at the decision time.
+func (lr *ladonRef) fresh(r Request) Request {
+	r.MFAAt = lr.e.decisionTime(r)
+	return r
+}
+
+// want is the decision ladon's verdicts imply: the effect and reason, and the roles that
+// ladon allows on their own with a fresh second factor.
+func (lr *ladonRef) want(r Request) (allow bool, reason string, needed []string) {
+	switch lr.verdict(r) {
+	case verdictAllow:
+		return true, ReasonAllowed, nil
+	case verdictForcefulDeny:
+		reason = ReasonDeniedByPolicy
+	default:
+		switch {
+		case lr.verdict(lr.fresh(r)) == verdictAllow:
+			reason = ReasonMFAStale
+		case len(r.Roles) == 0:
+			reason = ReasonNoRoles
+		default:
+			reason = ReasonNoMatchingPolicy
+		}
+	}
+	for _, role := range lr.e.Roles() {
+		one := lr.fresh(r)
+		one.Roles = []string{role}
+		if lr.verdict(one) == verdictAllow {
+			needed = append(needed, role)
+		}
+	}
+	return false, reason, needed
+}
+
+// TestDifferentialAgainstLadon: on random requests, conditions and raw ladon policies
+// included, Decide returns exactly what the ladon-based evaluation returns, and agrees with
+// ladon's own IsAllowed: allowed iff some role is allowed and no role is forcefully denied;
+// mfa-stale iff only a fresh second factor would allow it; NeededRoles exactly the roles ladon
+// allows on their own. Requests Decide refuses as non-canonical are checked to be denied, and
+// counted: ladon would have allowed some of them, which is why the check exists.
 func TestDifferentialAgainstLadon(t *testing.T) {
-	const n = 4000
+	clock := Options{Now: func() time.Time { return fixedClock }}
+	synth, _ := synthPolicy(300, 5)
 	for _, tc := range []struct {
-		name string
-		load func(t testing.TB) *Engine
+		name       string
+		n          int
+		src        func(t testing.TB) []byte
+		samples    []string
+		conditions bool // the policy has conditions, raw policies and subject templates
 	}{
-		{"example", loadExample},
-		{"with denies", func(t testing.TB) *Engine { return mustParse(t, denyPolicy) }},
+		{"example", 4000, readFile("../examples/policy.yaml"), nil, false},
+		{"with denies", 4000, func(testing.TB) []byte { return []byte(denyPolicy) }, nil, false},
+		{"conditions and raw ladon", 10000, readFile("testdata/conditions.yaml"),
+			[]string{"/reports", "/reports/", "/reports/a/b", "/reportsX", "/files/abc/12.csv", "/files/abc/12.csvx",
+				"/files/ABC/12.csv", "/files/abc/x.csv", "/files/a/b/1.csv", "/customers/export.csv", "/customers/export.json",
+				"/customers/export.xml", "/customers/export", "/files/", "/files/x"}, true},
+		{"synthetic", 4000, func(testing.TB) []byte { return []byte(synth) }, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := tc.load(t)
-			g := newRequestGen(e, 20240601)
+			e, err := ParseWith(tc.name, tc.src(t), clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := newLadonRef(t, e)
+			g := newRequestGen(e, 20240601, tc.samples...)
+			ctx := context.Background()
 			counts := map[string]int{}
 			invalidLadonAllowed := 0
-			for range n {
+			for range tc.n {
 				r := g.next()
-				d := decide(t, e, r.Method, r.Path, r.Roles...)
+				d, err := e.Decide(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
 				counts[d.Reason]++
-				ref := reference(t, e, r.Method, r.Path, r.Roles)
+				full, err := e.referenceDecide(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(full, d, cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("%+v: Decide differs from the ladon evaluation (-ladon +Decide):\n%s", r, diff)
+				}
 				if d.Reason == ReasonInvalidRequest {
 					if d.Allow {
 						t.Fatalf("%q: invalid request allowed", r)
 					}
-					if ref == verdictAllow {
+					if ref.verdict(r) == verdictAllow {
 						invalidLadonAllowed++
 					}
 					continue
 				}
-				wantReason := map[verdict]string{verdictAllow: ReasonAllowed, verdictForcefulDeny: ReasonDeniedByPolicy, verdictDefaultDeny: ReasonNoMatchingPolicy}[ref]
-				if wantReason == ReasonNoMatchingPolicy && len(r.Roles) == 0 {
-					wantReason = ReasonNoRoles
-				}
-				if d.Allow != (ref == verdictAllow) || d.Reason != wantReason {
-					t.Fatalf("%+v: Decide %+v, ladon verdict %v", r, d, ref)
-				}
-				if d.Allow {
-					continue
-				}
-				var needed []string
-				for _, role := range e.Roles() {
-					if reference(t, e, r.Method, r.Path, []string{role}) == verdictAllow {
-						needed = append(needed, role)
-					}
+				allow, reason, needed := ref.want(r)
+				if d.Allow != allow || d.Reason != reason {
+					t.Fatalf("%+v: Decide %+v, ladon says allow=%v reason %s", r, d, allow, reason)
 				}
 				if diff := cmp.Diff(needed, d.NeededRoles, cmpopts.EquateEmpty()); diff != "" {
 					t.Fatalf("%+v: NeededRoles (-ladon +Decide):\n%s", r, diff)
 				}
-			}
-			t.Logf("reasons: %v; non-canonical requests ladon would allow: %d", counts, invalidLadonAllowed)
-			// The comparison means something only if every outcome came up often enough.
-			for _, reason := range []string{ReasonAllowed, ReasonNoMatchingPolicy, ReasonNoRoles, ReasonInvalidRequest} {
-				if counts[reason] < n/100 {
-					t.Errorf("only %d requests with reason %q", counts[reason], reason)
+				if strings.HasPrefix(d.Route, "ladon:") {
+					counts["raw"]++
+				}
+				for field, change := range contextChanges(e) {
+					if other, _ := e.Decide(ctx, change(r)); !cmp.Equal(effectOf(other), effectOf(d)) {
+						counts[field]++
+					}
 				}
 			}
-			if tc.name == "with denies" && counts[ReasonDeniedByPolicy] < n/100 {
-				t.Errorf("only %d forceful denies", counts[ReasonDeniedByPolicy])
+			t.Logf("outcomes: %v; non-canonical requests ladon would allow: %d", counts, invalidLadonAllowed)
+			// The comparison means something only if every outcome came up often enough.
+			want := []string{ReasonAllowed, ReasonNoMatchingPolicy, ReasonNoRoles, ReasonInvalidRequest}
+			if tc.name != "example" {
+				want = append(want, ReasonDeniedByPolicy)
+			}
+			if tc.name != "with denies" {
+				want = append(want, ReasonMFAStale)
+			}
+			if tc.conditions {
+				want = append(want, "raw", "unknown roles", "client address", "time", "owns")
+			}
+			for _, k := range want {
+				if counts[k] < 10 {
+					t.Errorf("only %d requests with outcome %q", counts[k], k)
+				}
 			}
 			if invalidLadonAllowed == 0 {
 				t.Error("no non-canonical request that ladon would allow was generated")
@@ -192,16 +200,56 @@ func TestDifferentialAgainstLadon(t *testing.T) {
 	}
 }
 
-// TestConcurrentDecide: many goroutines share one Engine; under -race this checks that
-// evaluation (manager, matcher cache, regexp2) is safe, and each answer equals the sequential one.
+// effectOf is what a decision says, less the difference between "no roles" and "no role
+// allows it", which removing roles alone would make.
+func effectOf(d Decision) Decision {
+	if d.Reason == ReasonNoRoles {
+		d.Reason = ReasonNoMatchingPolicy
+	}
+	d.NeededRoles = nil
+	return d
+}
+
+// contextChanges each take one part away from a request; a decision that changes shows that
+// part took part in it.
+func contextChanges(e *Engine) map[string]func(Request) Request {
+	return map[string]func(Request) Request{
+		"unknown roles": func(r Request) Request {
+			r.Roles = slices.DeleteFunc(slices.Clone(r.Roles), func(s string) bool { return !slices.Contains(e.roleNames, s) })
+			return r
+		},
+		"client address": func(r Request) Request { r.ClientIP = netip.Addr{}; return r },
+		"time":           func(r Request) Request { r.Now = testNow; return r },
+		"owns":           func(r Request) Request { r.Owns = nil; return r },
+	}
+}
+
+func readFile(path string) func(t testing.TB) []byte {
+	return func(t testing.TB) []byte {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+}
+
+// TestConcurrentDecide: many goroutines share one Engine; under -race this checks that the
+// index and its table of needed-role sets are safe, and each answer equals ladon's.
 func TestConcurrentDecide(t *testing.T) {
-	e := mustParse(t, denyPolicy)
-	g := newRequestGen(e, 7)
-	reqs := make([]Request, 300)
+	e, err := ParseWith("conditions.yaml", readFile("testdata/conditions.yaml")(t), Options{Now: func() time.Time { return fixedClock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newRequestGen(e, 7, "/reports/a", "/files/abc/1.csv", "/customers/export.csv")
+	reqs := make([]Request, 600)
 	want := make([]Decision, len(reqs))
 	for i := range reqs {
 		reqs[i] = g.next()
-		want[i] = decide(t, e, reqs[i].Method, reqs[i].Path, reqs[i].Roles...)
+		// Decided first on the fresh engine below, concurrently, so that the sets of needed
+		// roles are interned while other goroutines read them.
+		want[i], _ = e.referenceDecide(context.Background(), reqs[i])
 	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
@@ -210,8 +258,8 @@ func TestConcurrentDecide(t *testing.T) {
 			for k := range reqs {
 				i := (k + w*37) % len(reqs)
 				got, err := e.Decide(context.Background(), reqs[i])
-				if err != nil || !cmp.Equal(want[i], got) {
-					errs <- cmp.Diff(want[i], got)
+				if err != nil || !cmp.Equal(want[i], got, cmpopts.EquateEmpty()) {
+					errs <- cmp.Diff(want[i], got, cmpopts.EquateEmpty())
 					return
 				}
 			}
@@ -222,39 +270,4 @@ func TestConcurrentDecide(t *testing.T) {
 	for diff := range errs {
 		t.Errorf("concurrent decision differs (-sequential +concurrent):\n%s", diff)
 	}
-}
-
-func BenchmarkDecide(b *testing.B) {
-	e := loadExample(b)
-	ctx := context.Background()
-	cases := []struct {
-		name string
-		r    Request
-	}{
-		{"allow-literal", Request{Method: "GET", Path: "/customers", Roles: []string{"support"}}},
-		{"allow-param", Request{Method: "POST", Path: "/invoices/INV-7/void", Roles: []string{"billing_manager"}}},
-		{"allow-two-roles", Request{Method: "GET", Path: "/reports/aging", Roles: []string{"sales_rep", "accountant"}}},
-		{"deny-with-needed-roles", Request{Method: "POST", Path: "/settings", Roles: []string{"support"}}},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.Decide(ctx, c.r); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-	// Baseline: ladon's own IsAllowed for the first role, on the same manager.
-	l := &ladon.Ladon{Manager: e.manager, Matcher: ladon.NewRegexpMatcher(64), Metric: &ladon.MetricNoOp{}, AuditLogger: &ladon.AuditLoggerNoOp{}}
-	b.Run("ladon-IsAllowed-baseline", func(b *testing.B) {
-		b.ReportAllocs()
-		r := &ladon.Request{Subject: "billing_manager", Action: "POST", Resource: "/invoices/INV-7/void"}
-		for b.Loop() {
-			if err := l.IsAllowed(ctx, r); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }

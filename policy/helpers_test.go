@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ory/ladon"
 )
@@ -28,9 +30,14 @@ func mustParse(t testing.TB, src string) *Engine {
 	return e
 }
 
+// testNow is when the tests' requests are decided: Tuesday 8 December 2026, 10:30 in Berlin.
+var testNow = time.Date(2026, 12, 8, 9, 30, 0, 0, time.UTC)
+
+// decide asks as a user who signed in, with a second factor, a minute ago.
 func decide(t testing.TB, e *Engine, method, path string, roles ...string) Decision {
 	t.Helper()
-	d, err := e.Decide(context.Background(), Request{Method: method, Path: path, Roles: roles, Subject: "test-user"})
+	d, err := e.Decide(context.Background(), Request{Method: method, Path: path, Roles: roles, Subject: "test-user",
+		Now: testNow, MFAAt: testNow.Add(-time.Minute)})
 	if err != nil {
 		t.Fatalf("Decide(%s %q, %v): %v", method, path, roles, err)
 	}
@@ -48,9 +55,15 @@ const (
 )
 
 // reference asks ladon's Ladon.IsAllowed, one role at a time, over the engine's own manager but
-// with a matcher of its own. Metric and AuditLogger are set because a nil Metric is written
-// lazily from several goroutines inside ladon.
+// with a matcher of its own, as decide's user. Metric and AuditLogger are set because a nil
+// Metric is written lazily from several goroutines inside ladon.
 func reference(t testing.TB, e *Engine, method, path string, roles []string) verdict {
+	t.Helper()
+	return ladonVerdict(t, e, Request{Method: method, Path: path, Roles: roles, Now: testNow, MFAAt: testNow.Add(-time.Minute)})
+}
+
+// ladonVerdict is ladon's own verdict on a request, the request's conditions included.
+func ladonVerdict(t testing.TB, e *Engine, r Request) verdict {
 	t.Helper()
 	l := &ladon.Ladon{
 		Manager:     e.manager,
@@ -58,9 +71,10 @@ func reference(t testing.TB, e *Engine, method, path string, roles []string) ver
 		Metric:      &ladon.MetricNoOp{},
 		AuditLogger: &ladon.AuditLoggerNoOp{},
 	}
+	lctx := ladonContext(r, e.decisionTime(r))
 	v := verdictDefaultDeny
-	for _, role := range roles {
-		err := l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: method, Resource: path})
+	for _, role := range r.Roles {
+		err := l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: r.Path, Context: lctx})
 		switch {
 		case err == nil:
 			v = verdictAllow
@@ -68,8 +82,15 @@ func reference(t testing.TB, e *Engine, method, path string, roles []string) ver
 			return verdictForcefulDeny
 		case errors.Is(err, ladon.ErrRequestDenied):
 		default:
-			t.Fatalf("ladon IsAllowed(%s, %s %q): unexpected error %v", role, method, path, err)
+			t.Fatalf("ladon IsAllowed(%s, %s %q): unexpected error %v", role, r.Method, r.Path, err)
 		}
 	}
 	return v
+}
+
+func mustAddr(s string) netip.Addr {
+	if s == "" {
+		return netip.Addr{}
+	}
+	return netip.MustParseAddr(s)
 }

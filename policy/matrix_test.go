@@ -31,7 +31,7 @@ func TestExampleMatrix(t *testing.T) {
 		{"GET", "/invoices/INV-2024-001", "invoices.read", everyone},
 		{"POST", "/invoices", "invoices.create", []string{"administrator", "billing_manager", "sales_rep"}},
 		{"POST", "/invoices/7/edit", "invoices.edit", []string{"administrator", "billing_manager"}},
-		{"POST", "/invoices/7/void", "invoices.edit", []string{"administrator", "billing_manager"}},
+		{"POST", "/invoices/7/void", "invoices.void", []string{"administrator", "billing_manager"}},
 		{"GET", "/payments", "payments.read", []string{"administrator", "billing_manager", "accountant", "support"}},
 		{"GET", "/payments/p-9", "payments.read", []string{"administrator", "billing_manager", "accountant", "support"}},
 		{"POST", "/payments/p-9/refund", "payments.refund", []string{"administrator", "billing_manager"}},

@@ -91,7 +91,7 @@ roles:
 		{
 			name: "not a mapping",
 			src:  "- version: 1\n",
-			want: []string{`bad.yaml:1: must be the policy file with keys version, routes, roles`},
+			want: []string{`bad.yaml:1: must be the policy file with keys version, conditions, routes, roles, raw_ladon`},
 		},
 		{
 			name: "version missing",
@@ -111,7 +111,7 @@ roles:
 		{
 			name: "unknown top-level key",
 			src:  good + "rules: []\n",
-			want: []string{`bad.yaml:10: rules: unknown key (allowed keys: version, routes, roles)`},
+			want: []string{`bad.yaml:10: rules: unknown key (allowed keys: version, conditions, routes, roles, raw_ladon)`},
 		},
 		{
 			name: "repeated top-level key",

@@ -21,6 +21,23 @@ const neverEncoded = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 // tokenChars are the RFC 9110 tchar bytes a method is made of.
 const tokenChars = "!#$%&'*+-.^_`|~ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
+// byteSet is a set of bytes for checks on every byte of every request.
+type byteSet [256]bool
+
+func newByteSet(chars string) *byteSet {
+	var s byteSet
+	for i := 0; i < len(chars); i++ {
+		s[chars[i]] = true
+	}
+	return &s
+}
+
+var (
+	isPathChar     = newByteSet(pathChars)
+	isNeverEncoded = newByteSet(neverEncoded)
+	isTokenChar    = newByteSet(tokenChars)
+)
+
 // validMethod reports whether m is an RFC 9110 token. Case is not checked here: a lower-case
 // method is valid HTTP and simply matches no policy.
 func validMethod(m string) bool {
@@ -28,7 +45,7 @@ func validMethod(m string) bool {
 		return false
 	}
 	for i := 0; i < len(m); i++ {
-		if strings.IndexByte(tokenChars, m[i]) < 0 {
+		if !isTokenChar[m[i]] {
 			return false
 		}
 	}
@@ -69,13 +86,13 @@ func canonicalSegment(seg string, last bool) bool {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if c != '%' {
-			if strings.IndexByte(pathChars, c) < 0 {
+			if !isPathChar[c] {
 				return false
 			}
 			continue
 		}
 		b, ok := unhex2(seg, i+1)
-		if !ok || b < 0x20 || b == 0x7f || strings.IndexByte(neverEncoded, b) >= 0 {
+		if !ok || b < 0x20 || b == 0x7f || isNeverEncoded[b] {
 			return false
 		}
 		encoded = true

@@ -21,8 +21,11 @@ var (
 // route is a validated route: its methods and the ladon templates of its paths.
 type route struct {
 	name      string
+	key       string // "routes[2]", for messages
+	line      int
 	methods   []string
 	patterns  []string // as written, for descriptions
+	lines     []int    // line of each pattern
 	templates []string
 }
 
@@ -30,13 +33,27 @@ type route struct {
 type role struct {
 	name        string
 	description string
-	allow, deny []string
+	line        int
+	allow, deny []string // route names as listed
+	grants      []grant
+}
+
+// grant is one entry of a role's allow or deny list.
+type grant struct {
+	route string
+	allow bool
+	cond  condition
+	key   string // "roles.sales_rep.allow", for messages
+	line  int
 }
 
 // model is a validated policy file, ready to compile.
 type model struct {
-	routes map[string]*route
-	roles  []role
+	routes    map[string]*route
+	routeList []*route // in file order
+	roles     []role
+	raw       []rawPolicy
+	sets      []*condSet
 }
 
 func (l *loader) validate(spec fileSpec) model {
@@ -50,7 +67,7 @@ func (l *loader) validate(spec fileSpec) model {
 	}
 	owner := map[string]claim{}
 	for _, rs := range spec.routes {
-		r := &route{name: rs.name.value}
+		r := &route{name: rs.name.value, key: rs.key, line: rs.line}
 		if r.name != "" {
 			if first, dup := routeLine[r.name]; dup {
 				l.errorf(rs.name.line, rs.key+".name", "duplicate route name %q (first defined at line %d): route names must be unique", r.name, first)
@@ -58,6 +75,7 @@ func (l *loader) validate(spec fileSpec) model {
 				routeLine[r.name] = rs.name.line
 				// Registered even when badly named, so roles that use it do not also fail.
 				m.routes[r.name] = r
+				m.routeList = append(m.routeList, r)
 			}
 			if !routeName.MatchString(r.name) {
 				l.errorf(rs.name.line, rs.key+".name", "route name %q must be lower-case words separated by \".\", e.g. invoices.create", r.name)
@@ -88,6 +106,7 @@ func (l *loader) validate(spec fileSpec) model {
 			}
 			seen[tpl] = true
 			r.patterns = append(r.patterns, p.value)
+			r.lines = append(r.lines, p.line)
 			r.templates = append(r.templates, tpl)
 			for _, mt := range r.methods {
 				k := mt + " " + tpl
@@ -100,38 +119,56 @@ func (l *loader) validate(spec fileSpec) model {
 		}
 	}
 
+	sets := l.resolveSets(spec.conditions)
+	m.sets = sets
 	defined := slices.Sorted(maps.Keys(m.routes))
 	for _, rs := range spec.roles {
-		r := role{name: rs.name.value, description: strings.TrimSpace(rs.description.value)}
+		r := role{name: rs.name.value, description: strings.TrimSpace(rs.description.value), line: rs.name.line}
 		if !roleName.MatchString(r.name) {
 			l.errorf(rs.name.line, rs.key, "role name %q must be a lower-case word (letters, digits, \"_\" or \"-\"), e.g. billing_manager", r.name)
 		}
-		r.allow = l.routeRefs(rs.allow, rs.key+".allow", m.routes, defined)
-		r.deny = l.routeRefs(rs.deny, rs.key+".deny", m.routes, defined)
-		for _, d := range rs.deny {
-			if slices.Contains(r.allow, d.value) {
-				l.errorf(d.line, rs.key+".deny", "route %q is both allowed and denied: remove it from one of the lists (deny would win)", d.value)
-			}
+		allow := l.grantRefs(rs.allow, rs.key+".allow", true, m.routes, defined, sets)
+		deny := l.grantRefs(rs.deny, rs.key+".deny", false, m.routes, defined, sets)
+		for _, g := range allow {
+			r.allow = append(r.allow, g.route)
 		}
+		for _, d := range deny {
+			if slices.Contains(r.allow, d.route) {
+				l.errorf(d.line, rs.key+".deny", "route %q is both allowed and denied: remove it from one of the lists (deny would win)", d.route)
+			}
+			r.deny = append(r.deny, d.route)
+		}
+		r.grants = append(allow, deny...)
 		m.roles = append(m.roles, r)
 	}
+	m.raw = l.resolveRaw(spec.raw, m.roles)
 	return m
 }
 
-// routeRefs resolves a role's allow or deny list against the defined routes.
-func (l *loader) routeRefs(items []item, key string, routes map[string]*route, defined []string) []string {
-	out := make([]string, 0, len(items))
-	for _, it := range items {
+// grantRefs resolves a role's allow or deny list against the defined routes and condition sets.
+func (l *loader) grantRefs(specs []grantSpec, key string, allow bool, routes map[string]*route, defined []string, sets []*condSet) []grant {
+	out := make([]grant, 0, len(specs))
+	seen := map[string]bool{}
+	for _, gs := range specs {
+		it := gs.route
+		rt := routes[it.value]
 		switch {
-		case routes[it.value] == nil && len(defined) == 0:
+		case rt == nil && len(defined) == 0:
 			l.errorf(it.line, key, "unknown route %q (no routes are defined)", it.value)
-		case routes[it.value] == nil:
+			continue
+		case rt == nil:
 			l.errorf(it.line, key, "unknown route %q (defined routes: %s)", it.value, strings.Join(defined, ", "))
-		case slices.Contains(out, it.value):
+			continue
+		case seen[it.value]:
 			l.errorf(it.line, key, "route %q is listed twice: remove one", it.value)
-		default:
-			out = append(out, it.value)
+			continue
 		}
+		seen[it.value] = true
+		g := grant{route: it.value, allow: allow, key: key, line: it.line}
+		if gs.cond != nil {
+			g.cond = l.grantCondition(gs.cond, allow, rt, sets)
+		}
+		out = append(out, g)
 	}
 	return out
 }

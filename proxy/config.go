@@ -17,8 +17,15 @@ type Config struct {
 	Upstream  UpstreamConfig `yaml:"upstream"`
 	Headers   HeaderConfig   `yaml:"headers"`
 	Cookie    CookieConfig   `yaml:"cookie"`
+	// TrustedProxies are the networks (CIDRs or addresses) of front proxies whose
+	// X-Forwarded-For the gate believes for the client address; default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// LoginTTL bounds how long a browser may spend at the IdP; default 10m.
-	LoginTTL time.Duration `yaml:"login_ttl"`
+	LoginTTL  time.Duration   `yaml:"login_ttl"`
+	Assertion AssertionConfig `yaml:"assertion"`
+	// UpgradeRecheck is how often the session behind an upgraded (WebSocket) connection is
+	// checked; the connection is closed once it is revoked or expired. Default 5s.
+	UpgradeRecheck time.Duration `yaml:"upgrade_recheck"`
 	// RequireMFA comes from the oidc section: sessions without a second factor reach nothing.
 	RequireMFA bool `yaml:"-"`
 }
@@ -58,6 +65,9 @@ func (c CookieConfig) secure() bool { return c.Secure == nil || *c.Secure }
 func (c *Config) Defaults() {
 	if c.LoginTTL == 0 {
 		c.LoginTTL = 10 * time.Minute
+	}
+	if c.UpgradeRecheck == 0 {
+		c.UpgradeRecheck = 5 * time.Second
 	}
 	if c.Upstream.Timeout == 0 {
 		c.Upstream.Timeout = 60 * time.Second
@@ -106,8 +116,11 @@ func (c Config) Validate() error {
 	case up.RawQuery != "" || up.Fragment != "":
 		errs = append(errs, fmt.Errorf("gate.upstream.url: %q must not have a query or fragment", c.Upstream.URL))
 	}
-	if c.Upstream.Timeout < 0 || c.LoginTTL < 0 {
-		errs = append(errs, errors.New("gate.upstream.timeout, gate.login_ttl: durations must be positive"))
+	if c.Upstream.Timeout < 0 || c.LoginTTL < 0 || c.UpgradeRecheck < 0 {
+		errs = append(errs, errors.New("gate.upstream.timeout, gate.login_ttl, gate.upgrade_recheck: durations must be positive"))
+	}
+	if _, err := parseTrusted(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Upstream.MaxIdleConns < 0 {
 		errs = append(errs, errors.New("gate.upstream.max_idle_conns: must be positive"))

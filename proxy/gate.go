@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp"
+	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/policy"
@@ -54,9 +55,11 @@ type Refresher interface {
 	Refresh(ctx context.Context, refreshToken string, prev idp.Identity) (oidc.Result, error)
 }
 
-// Directory tells which roles a person holds.
+// Directory tells who a person is in the directory and which roles they hold, and hears that
+// they used the gate.
 type Directory interface {
-	Roles(ctx context.Context, id idp.Identity) ([]string, error)
+	Resolve(ctx context.Context, id idp.Identity, invitation string) (directory.Account, error)
+	Seen(ctx context.Context, userID string) error
 }
 
 // Auditor receives one record per audited event.
@@ -74,6 +77,7 @@ var (
 	_ Login          = (*oidc.RelyingParty)(nil)
 	_ Refresher      = (*oidc.RelyingParty)(nil)
 	_ Auditor        = (*audit.Writer)(nil)
+	_ Directory      = (*directory.Resolver)(nil)
 )
 
 // Deps are the gate's collaborators.
@@ -102,6 +106,9 @@ type Gate struct {
 	strip    headerStripper
 	handler  http.Handler
 	flight   flight
+	seen     seenThrottle
+	trusted  trustedProxies
+	assert   *assertions // nil when turned off
 }
 
 // New validates cfg, checks deps and assembles the chain. Everything that can be checked is
@@ -132,6 +139,11 @@ func New(cfg Config, deps Deps) (*Gate, error) {
 	g.upstream, _ = url.Parse(cfg.Upstream.URL)
 	g.cookie = newCookieNames(cfg.Cookie)
 	g.strip = newHeaderStripper(cfg.Headers)
+	g.trusted, _ = parseTrusted(cfg.TrustedProxies) // checked by Validate
+	var err error
+	if g.assert, err = newAssertions(cfg.Assertion, g.origin(), cfg.Upstream.URL, deps.Now); err != nil {
+		return nil, err
+	}
 	if g.deps.Transport == nil {
 		g.deps.Transport = newTransport(cfg.Upstream)
 	}
@@ -153,6 +165,7 @@ func (g *Gate) chain() http.Handler {
 		g.authenticate,
 		g.requireMFA,
 		g.authorize,
+		g.upgrades,
 	)
 }
 

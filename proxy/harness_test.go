@@ -28,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
+	"github.com/tollgate/tollgate/internal/pgtest"
 	"github.com/tollgate/tollgate/internal/redistest"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/proxy"
@@ -59,6 +60,9 @@ type recorder struct {
 	seen map[string]*http.Request
 	n    int
 	path string // escaped path of the last request received
+	// events, when set, makes a request that accepts text/event-stream a stream of one event
+	// per value sent, ending when the channel closes.
+	events chan string
 }
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +71,14 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.n++
 	rc.path = r.URL.EscapedPath()
 	rc.mu.Unlock()
+	if r.Header.Get("Upgrade") != "" {
+		echoUpgrade(w)
+		return
+	}
+	if r.Header.Get("Accept") == "text/event-stream" && rc.events != nil {
+		streamEvents(w, r, rc.events)
+		return
+	}
 	rc.next.ServeHTTP(w, r)
 }
 
@@ -120,14 +132,16 @@ func (s *syncBuffer) records(t *testing.T) []audit.Record {
 
 // env is a whole deployment on loopback: demo IdP, example app behind a recorder, the gate.
 type env struct {
-	idp      *devidp.Provider
-	app      *recorder
-	gate     *proxy.Gate
-	gateURL  string
-	store    store
-	redis    *redistest.Server
-	audit    *syncBuffer
-	registry *prometheus.Registry
+	idp         *devidp.Provider
+	app         *recorder
+	gate        *proxy.Gate
+	gateURL     string
+	upstreamURL string
+	store       store
+	redis       *redistest.Server
+	audit       *syncBuffer
+	registry    *prometheus.Registry
+	directory   *directory.SQLStore
 
 	mu    sync.Mutex
 	idpUp bool
@@ -144,6 +158,34 @@ type envOpts struct {
 	backend string // "embedded" or "redis"
 	mfaAMR  []string
 	now     func() time.Time // the gate's clock; nil means time.Now
+	// directory is "" (roles from the IdP groups only), or "sqlite" / "postgres" for a durable
+	// directory holding the demo users with their roles.
+	directory string
+	mode      directory.Mode
+	gate      func(*proxy.Config) // adjusts the gate's config
+}
+
+// openDirectory opens a durable directory seeded with the demo users, active, one role each.
+func openDirectory(t *testing.T, driver string) *directory.SQLStore {
+	t.Helper()
+	ctx := context.Background()
+	var st *directory.SQLStore
+	var err error
+	if driver == "postgres" {
+		st, err = directory.OpenPostgres(ctx, pgtest.Open(t), directory.StoreOptions{})
+	} else {
+		st, err = directory.OpenSQLite(ctx, filepath.Join(t.TempDir(), "directory.db"), directory.StoreOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, u := range devidp.DemoUsers() {
+		if _, err := st.CreateUser(ctx, directory.User{Email: u.Email, Name: u.Name, Roles: []string{demoRoles[u.Username]}, Status: directory.StatusActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -182,6 +224,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.app = &recorder{next: billing.New(billing.Config{}), seen: map[string]*http.Request{}}
 	appSrv := httptest.NewServer(e.app)
 	t.Cleanup(appSrv.Close)
+	e.upstreamURL = appSrv.URL
 
 	opt := session.Options{Idle: 30 * time.Minute, Absolute: 12 * time.Hour}
 	switch o.backend {
@@ -211,9 +254,18 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	dir := directory.FileConfig{GroupRoles: map[string][]string{}}
-	for _, role := range pol.Roles() {
-		dir.GroupRoles["billing-"+role] = []string{role}
+	var durable *directory.SQLStore
+	switch o.directory {
+	case "":
+		for _, role := range pol.Roles() {
+			dir.GroupRoles["billing-"+role] = []string{role}
+		}
+	case "sqlite", "postgres":
+		durable = openDirectory(t, o.directory)
+	default:
+		t.Fatalf("unknown directory %q", o.directory)
 	}
+	e.directory = durable
 	metrics, err := proxy.NewMetrics(e.registry)
 	if err != nil {
 		t.Fatal(err)
@@ -222,9 +274,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 	cfg := proxy.Config{PublicURL: gateSrv.URL, RequireMFA: true}
 	cfg.Upstream.URL = appSrv.URL
 	cfg.Cookie.Secure = &insecure
+	if o.gate != nil {
+		o.gate(&cfg)
+	}
 	e.gate, err = proxy.New(cfg, proxy.Deps{
 		Sessions: e.store, Once: e.store, Decider: pol, Login: rp, Refresher: rp,
-		Directory: directory.NewFile(dir), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
+		Directory: directory.NewResolver(durable, dir, o.mode, nil), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: o.now,
 	})
 	if err != nil {
@@ -360,5 +415,36 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, s)
+	}
+}
+
+// echoUpgrade plays an upgraded protocol: it switches, then echoes what it reads.
+func echoUpgrade(w http.ResponseWriter) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	buf.Flush()
+	b := make([]byte, 512)
+	for {
+		n, err := buf.Read(b)
+		if err != nil {
+			return
+		}
+		if _, err := conn.Write(b[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func streamEvents(w http.ResponseWriter, r *http.Request, events chan string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for ev := range events {
+		io.WriteString(w, "data: "+ev+"\n\n")
+		rc.Flush()
 	}
 }

@@ -57,14 +57,15 @@ func (s headerStripper) strip(h http.Header) {
 type cookieNames struct {
 	session string
 	login   string // prefix of the per-login state cookies
+	invite  string // an invitation token on its way through the login
 }
 
 func newCookieNames(c CookieConfig) cookieNames {
-	return cookieNames{session: c.Name, login: c.Name + "_login_"}
+	return cookieNames{session: c.Name, login: c.Name + "_login_", invite: c.Name + "_invite"}
 }
 
 func (c cookieNames) ours(name string) bool {
-	return name == c.session || strings.HasPrefix(name, c.login)
+	return name == c.session || name == c.invite || strings.HasPrefix(name, c.login)
 }
 
 // stripCookies rewrites the Cookie header without the gate's cookies.

@@ -32,6 +32,10 @@ func (g *Gate) reservedMux() *http.ServeMux {
 	mux.HandleFunc("GET "+reservedPrefix+"logout", g.handleLogoutPage)
 	mux.HandleFunc("POST "+reservedPrefix+"logout", g.handleLogout)
 	mux.HandleFunc("GET "+reservedPrefix+"me", g.handleMe)
+	mux.HandleFunc("GET "+reservedPrefix+"invite", g.handleInvite)
+	if g.assert != nil {
+		mux.HandleFunc("GET "+reservedPrefix+"jwks.json", g.assert.serveJWKS)
+	}
 	mux.HandleFunc("GET "+reservedPrefix+"assets/gate.css", serveCSS)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
@@ -79,7 +83,7 @@ func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 		rec := g.baseRecord(r, st)
 		rec.Event.Category, rec.Event.Type, rec.Event.Action = "authentication", "start", audit.EventLoginFailure
 		rec.Event.Outcome, rec.Event.Reason = audit.OutcomeFailure, reason
-		g.writeAudit(rec)
+		_ = g.writeAudit(rec) // the login is refused either way
 		g.errorPageLink(w, r, st, status, title, msg, reservedPrefix+"login", "Sign in again")
 	}
 	if stateParam == "" || len(stateParam) > 512 {
@@ -130,20 +134,29 @@ func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "token-invalid", "Sign-in failed", "The sign-in could not be verified.")
 		return
 	}
-	roles, err := g.deps.Directory.Roles(r.Context(), res.Identity)
-	if errors.Is(err, directory.ErrBoundElsewhere) {
-		fail(http.StatusForbidden, "identity-mismatch", "Sign-in refused",
-			"Your email address belongs to another account here. Ask your administrator.")
+	invitation := ""
+	if ck, err := r.Cookie(g.cookie.invite); err == nil {
+		invitation = ck.Value
+		g.clearCookie(w, g.cookie.invite)
+	}
+	acct, err := g.deps.Directory.Resolve(r.Context(), res.Identity, invitation)
+	if reason, msg, ok := refusal(err); ok {
+		fail(http.StatusForbidden, reason, "Sign-in refused", msg)
 		return
 	}
 	if err != nil {
 		g.storeFailed(w, r, st, err)
 		return
 	}
-	s := session.Session{Identity: res.Identity, Roles: roles, CSRF: randomToken(),
+	s := session.Session{Identity: res.Identity, UserID: acct.UserID, Roles: acct.Roles, Owns: acct.Owns, CSRF: randomToken(),
 		IDToken: res.IDToken, RefreshToken: res.RefreshToken, TokenExpiry: res.Expiry}
 	if res.Identity.MFA {
-		s.MFAAt = g.deps.Now()
+		// The factor was proven when the IdP authenticated the person, which may be earlier
+		// than this login if the IdP reused its own session.
+		s.MFAAt = res.Identity.AuthTime
+		if s.MFAAt.IsZero() || s.MFAAt.After(g.deps.Now()) {
+			s.MFAAt = g.deps.Now()
+		}
 	}
 	// A new token on every login: a session id planted before login is never promoted.
 	token, err := g.deps.Sessions.Create(r.Context(), s)
@@ -160,13 +173,53 @@ func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 	} else {
 		st.sess = &s
 	}
-	g.deps.Metrics.logins.WithLabelValues("success").Inc()
 	rec := g.baseRecord(r, st)
 	rec.Event.Category, rec.Event.Type, rec.Event.Action, rec.Event.Outcome = "authentication", "start", audit.EventLogin, audit.OutcomeSuccess
-	g.writeAudit(rec)
+	if err := g.writeAudit(rec); err != nil {
+		// A login the trail cannot show did not happen.
+		_ = g.deps.Sessions.Delete(r.Context(), token)
+		g.deps.Metrics.logins.WithLabelValues("audit-unavailable").Inc()
+		g.auditUnavailable(w, r, st, err)
+		return
+	}
+	g.deps.Metrics.logins.WithLabelValues("success").Inc()
 	http.SetCookie(w, g.newCookie(g.cookie.session, token, 0))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, safeRedirect(pend.Redirect), http.StatusSeeOther)
+}
+
+// refusal maps the directory's reasons to refuse a login to an audit reason and a message for
+// the person; ok is false for errors that are not refusals (the store could not answer).
+func refusal(err error) (reason, msg string, ok bool) {
+	switch {
+	case errors.Is(err, directory.ErrBoundElsewhere):
+		return "identity-mismatch", "Your email address belongs to another account here. Ask your administrator.", true
+	case errors.Is(err, directory.ErrNotInvited):
+		return "not-invited", "You do not have access to this application yet. Ask your administrator to invite you.", true
+	case errors.Is(err, directory.ErrDisabled):
+		return "disabled", "Your account is disabled. Ask your administrator if you need access again.", true
+	case errors.Is(err, directory.ErrInvitationNeeded):
+		return "invitation-needed", "You have been invited: open the invitation link from your email to sign in the first time.", true
+	case errors.Is(err, directory.ErrEmailMismatch):
+		return "invitation-email-mismatch", "This invitation was sent to another email address than the one you signed in with.", true
+	case errors.Is(err, directory.ErrExpired), errors.Is(err, directory.ErrNotFound):
+		return "invitation-invalid", "This invitation link has expired or was already used. Ask your administrator for a new one.", true
+	}
+	return "", "", false
+}
+
+// handleInvite remembers an invitation token for the login it starts: the callback redeems it
+// for the person the IdP signs in, if their email matches.
+func (g *Gate) handleInvite(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	st.route, st.effect = "_tollgate/invite", "login"
+	token := r.URL.Query().Get("token")
+	if token == "" || len(token) > 256 {
+		g.errorPage(w, r, st, http.StatusBadRequest, "Invalid invitation link", "The invitation link is incomplete. Open it again from your email.")
+		return
+	}
+	http.SetCookie(w, g.newCookie(g.cookie.invite, token, int(g.cfg.LoginTTL/time.Second)))
+	g.startLogin(w, r, st, "/")
 }
 
 // handleLogout ends the session on the server. It needs the session's CSRF token (form field
@@ -210,7 +263,7 @@ func (g *Gate) handleLogout(w http.ResponseWriter, r *http.Request) {
 	st.sess = &sess
 	rec := g.baseRecord(r, st)
 	rec.Event.Category, rec.Event.Type, rec.Event.Action, rec.Event.Outcome = "authentication", "end", audit.EventLogout, audit.OutcomeSuccess
-	g.writeAudit(rec)
+	_ = g.writeAudit(rec) // ending a session is never held back
 	g.clearCookie(w, g.cookie.session)
 	g.signedOut(w, r, st)
 }

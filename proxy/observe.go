@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"time"
 
@@ -68,7 +67,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // observe gives the request an id, recovers panics into a 500 page, and counts the request.
 func (g *Gate) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &reqState{id: newRequestID(), start: g.deps.Now(), clientIP: clientIP(r), route: "unmatched", effect: "invalid"}
+		st := &reqState{id: newRequestID(), start: g.deps.Now(), clientIP: g.trusted.clientIP(r), route: "unmatched", effect: "invalid"}
 		w.Header().Set("X-Request-Id", st.id)
 		sw := &statusWriter{ResponseWriter: w}
 		st.w = sw
@@ -94,13 +93,4 @@ func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// clientIP is the peer address. Forwarded headers are not trusted here.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

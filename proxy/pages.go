@@ -3,8 +3,10 @@ package proxy
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tollgate/tollgate/policy"
@@ -63,6 +65,10 @@ func (g *Gate) errorPageLink(w http.ResponseWriter, r *http.Request, st *reqStat
 
 // forbidden explains a denial: which roles would be needed, or that the person has none yet.
 func (g *Gate) forbidden(w http.ResponseWriter, r *http.Request, st *reqState, d policy.Decision) {
+	if d.Reason == policy.ReasonMFAStale {
+		g.stepUp(w, r, st, d)
+		return
+	}
 	title, msg := "Access denied", "Your role does not allow this action."
 	if len(st.sess.Roles) == 0 {
 		title, msg = "No access yet", "You are signed in, but no role has been given to you yet. Ask your administrator for access."
@@ -109,4 +115,27 @@ func serveCSS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(gateCSS)
+}
+
+// stepUp answers a request that the policy allows only with a fresher second factor. The
+// person proves it again by signing in again, and comes back to the page; a form they were
+// posting is not replayed: they submit it again, knowingly.
+func (g *Gate) stepUp(w http.ResponseWriter, r *http.Request, st *reqState, d policy.Decision) {
+	back := st.target.Path
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		back = safeRedirect(r.Header.Get("Referer"))
+		if ref, err := url.Parse(r.Header.Get("Referer")); err == nil && ref.Host == g.public.Host {
+			back = safeRedirect(ref.RequestURI())
+		}
+	} else if st.target.RawQuery != "" {
+		back += "?" + st.target.RawQuery
+	}
+	msg := fmt.Sprintf("This action needs a second factor proven within the last %s. Sign in again with your second factor, then repeat the action.", d.MFAMaxAge)
+	if wantsJSON(r) {
+		w.Header().Set("WWW-Authenticate", `Cookie realm="tollgate", error="insufficient_user_authentication", max_age=`+fmt.Sprint(int(d.MFAMaxAge.Seconds())))
+		g.problem(w, st, http.StatusUnauthorized, "Step-up required", msg)
+		return
+	}
+	g.render(w, http.StatusUnauthorized, page{Title: "Confirm it is you", Message: msg, RequestID: st.id,
+		Link: reservedPrefix + "login?rd=" + url.QueryEscape(back), LinkText: "Sign in again"})
 }

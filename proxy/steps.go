@@ -3,8 +3,10 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 
+	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/proxy/canon"
@@ -74,6 +76,7 @@ func (g *Gate) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		st.token, st.sess = token, &sess
+		g.markSeen(r.Context(), sess.UserID)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -99,8 +102,10 @@ func (g *Gate) requireMFA(next http.Handler) http.Handler {
 func (g *Gate) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
+		ip, _ := netip.ParseAddr(st.clientIP)
 		d, err := g.deps.Decider.Decide(r.Context(), policy.Request{
 			Method: st.target.Method, Path: st.target.Path, Roles: st.sess.Roles, Subject: st.sess.Identity.Subject,
+			ClientIP: ip.Unmap(), Now: g.deps.Now(), MFAAt: st.sess.MFAAt, Owns: st.sess.Owns,
 		})
 		if err != nil {
 			st.effect = "error"
@@ -121,18 +126,21 @@ func (g *Gate) authorize(next http.Handler) http.Handler {
 			g.forbidden(w, r, st, d)
 			return
 		}
+		// The request will reach the application: its record must be keepable first.
+		if err := g.accepts(audit.EventTypeAllowed); err != nil {
+			g.auditUnavailable(w, r, st, err)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// routeLabel is the policy route that decided, for metrics: policy ids have the form
-// role:route:effect, and routes are a bounded set.
+// routeLabel is the policy route that decided, for metrics: routes are a bounded set.
 func routeLabel(d policy.Decision) string {
-	parts := strings.Split(d.PolicyID, ":")
-	if len(parts) == 3 {
-		return parts[1]
+	if d.Route == "" {
+		return "unmatched"
 	}
-	return "unmatched"
+	return d.Route
 }
 
 func (g *Gate) storeFailed(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
@@ -155,7 +163,7 @@ func (g *Gate) sessionToken(r *http.Request) string {
 // afterwards; API clients get 401.
 func (g *Gate) unauthenticated(w http.ResponseWriter, r *http.Request, st *reqState) {
 	st.effect = "unauthenticated"
-	if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if wantsJSON(r) || isUpgrade(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		w.Header().Set("WWW-Authenticate", `Cookie realm="tollgate"`)
 		g.problem(w, st, http.StatusUnauthorized, "Unauthenticated", "Sign in at "+reservedPrefix+"login first.")
 		return

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/audit"
 )
 
 // newTransport keeps enough idle connections for a busy gate: Go's default of two per host
@@ -64,6 +63,15 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	out.Header.Set(h.Name, headerValue(s.Identity.Name))
 	out.Header.Set(h.Roles, strings.Join(s.Roles, ","))
 	out.Header.Set(h.CSRF, s.CSRF)
+	if g.assert != nil {
+		if tok, err := g.assert.token(s); err == nil {
+			out.Header.Set(g.assert.header, tok)
+		} else {
+			// Without its assertion the request would look forged to an upstream that
+			// checks; send none, the upstream refuses, and the log says why.
+			g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
+		}
+	}
 	st.upstreamStart = g.deps.Now()
 }
 
@@ -102,64 +110,4 @@ func (g *Gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	st.upstreamStatus = http.StatusBadGateway
 	g.errorPage(w, r, st, http.StatusBadGateway, "The application is unavailable", "The gate could not reach the application. Try again in a moment.")
-}
-
-// auditAccess writes one record for every access decision once the response is done, so that
-// the record carries the upstream's status and the latency.
-func (g *Gate) auditAccess(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r)
-		st := state(r)
-		rec := g.baseRecord(r, st)
-		rec.Event.Category, rec.Event.Action = "web", audit.EventAccess
-		rec.Event.Duration = int64(g.deps.Now().Sub(st.start))
-		switch st.effect {
-		case "allow":
-			rec.Event.Type, rec.Event.Outcome = "allowed", audit.OutcomeSuccess
-		default:
-			rec.Event.Type, rec.Event.Outcome = "denied", audit.OutcomeFailure
-		}
-		rec.Event.Reason = st.effect
-		if d := st.decision; d != nil {
-			rec.Event.Reason = d.Reason
-			eff := "deny"
-			if d.Allow {
-				eff = "allow"
-			}
-			rec.Policy = &audit.Policy{ID: d.PolicyID, Version: d.Version, Effect: eff}
-		}
-		if st.upstreamStatus != 0 {
-			rec.Upstream = &audit.Upstream{StatusCode: st.upstreamStatus, Duration: int64(st.upstreamDur)}
-		}
-		g.writeAudit(rec)
-	})
-}
-
-func (g *Gate) writeAudit(rec audit.Record) {
-	if err := g.deps.Audit.Write(rec); err != nil {
-		g.deps.Metrics.auditErrors.Inc()
-		g.deps.Log.Error("audit record not written", "event", rec.Event.Action, "err", err)
-	}
-}
-
-// baseRecord fills what every record of this request shares.
-func (g *Gate) baseRecord(r *http.Request, st *reqState) audit.Record {
-	rec := audit.Record{
-		Timestamp: g.deps.Now().UTC(),
-		Source:    &audit.Source{IP: st.clientIP},
-		HTTP:      &audit.HTTP{Request: audit.HTTPRequest{ID: st.id, Method: st.target.Method}},
-		URL:       &audit.URL{Path: st.target.Path},
-	}
-	if ua := r.UserAgent(); ua != "" {
-		rec.UserAgent = &audit.Agent{Original: ua}
-	}
-	if s := st.sess; s != nil {
-		rec.User = &audit.User{ID: s.Identity.UserKey(), Email: s.Identity.Email, Name: s.Identity.Name,
-			Roles: s.Roles, Issuer: s.Identity.Issuer, Subject: s.Identity.Subject}
-		rec.Session = &audit.Session{ID: s.ID}
-	}
-	if st.w != nil && st.w.status != 0 {
-		rec.HTTP.Response = &audit.HTTPResponse{StatusCode: st.w.status}
-	}
-	return rec
 }

@@ -39,9 +39,10 @@ var (
 
 // gateway is an assembled gate with its operations endpoints and what to close at the end.
 type gateway struct {
-	gate    *proxy.Gate
-	ops     http.Handler
-	closers []func() error
+	gate      *proxy.Gate
+	directory *directory.SQLStore // nil without a durable store
+	ops       http.Handler
+	closers   []func() error
 }
 
 func (g *gateway) close() {
@@ -80,6 +81,17 @@ func assemble(cfg *Config, pol *policy.Engine, log *slog.Logger, auditOut io.Wri
 		gw.closers = append(gw.closers, au.Close)
 	}
 
+	var dirStore *directory.SQLStore
+	if cfg.Store != nil {
+		sc := *cfg.Store
+		sc.Path = cfg.rel(sc.Path)
+		if dirStore, err = directory.Open(context.Background(), sc, directory.StoreOptions{}); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		gw.closers = append(gw.closers, dirStore.Close)
+	}
+	gw.directory = dirStore
+
 	rp, err := oidc.New(cfg.OIDC, cfg.Gate.PublicURL+"/_tollgate/callback", nil, nil)
 	if err != nil {
 		return nil, err
@@ -93,13 +105,17 @@ func assemble(cfg *Config, pol *policy.Engine, log *slog.Logger, auditOut io.Wri
 	}
 	gate, err := proxy.New(cfg.Gate, proxy.Deps{
 		Sessions: st, Once: st, Decider: pol, Login: rp, Refresher: rp,
-		Directory: directory.NewFile(cfg.Directory), Audit: au, Metrics: metrics, Log: log,
+		Directory: directory.NewResolver(dirStore, cfg.Directory.FileConfig, cfg.Directory.Mode, nil), Audit: au, Metrics: metrics, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	gw.gate = gate
-	gw.ops = opsHandler(reg, map[string]func(context.Context) error{"session_store": st.Ping, "identity_provider": rp.Ping})
+	ready := map[string]func(context.Context) error{"session_store": st.Ping, "identity_provider": rp.Ping}
+	if dirStore != nil {
+		ready["directory_store"] = dirStore.Ping
+	}
+	gw.ops = opsHandler(reg, ready)
 	ok = true
 	return gw, nil
 }

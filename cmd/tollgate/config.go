@@ -21,14 +21,15 @@ import (
 
 // Config is the whole configuration file. Each section belongs to the package that uses it.
 type Config struct {
-	Listen    ListenConfig         `yaml:"listen"`
-	Gate      proxy.Config         `yaml:"gate"`
-	OIDC      oidc.Config          `yaml:"oidc"`
-	Session   SessionConfig        `yaml:"session"`
-	Policy    PolicyConfig         `yaml:"policy"`
-	Directory directory.FileConfig `yaml:"directory"`
-	Audit     AuditConfig          `yaml:"audit"`
-	Log       LogConfig            `yaml:"log"`
+	Listen    ListenConfig           `yaml:"listen"`
+	Gate      proxy.Config           `yaml:"gate"`
+	OIDC      oidc.Config            `yaml:"oidc"`
+	Session   SessionConfig          `yaml:"session"`
+	Policy    PolicyConfig           `yaml:"policy"`
+	Directory directory.Config       `yaml:"directory"`
+	Store     *directory.StoreConfig `yaml:"store"`
+	Audit     AuditConfig            `yaml:"audit"`
+	Log       LogConfig              `yaml:"log"`
 
 	path string    // the file it came from, for messages and relative paths
 	root yaml.Node // kept to find the line of a key in messages
@@ -148,6 +149,9 @@ func (c *Config) validate() error {
 	}
 	if c.Session.IdleTimeout > c.Session.AbsoluteTimeout {
 		add(fmt.Errorf("session.idle_timeout: %s is longer than session.absolute_timeout %s; make it shorter", c.Session.IdleTimeout, c.Session.AbsoluteTimeout))
+	}
+	if c.Store != nil {
+		add(c.Store.Validate())
 	}
 	if c.Policy.File == "" {
 		add(errors.New("policy.file: required: the policy file, e.g. policy.yaml (see examples/policy.yaml)"))

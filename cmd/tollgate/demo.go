@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,10 +89,10 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	cfg.OIDC.Issuer, cfg.OIDC.ClientID, cfg.OIDC.ClientSecret = idpURL, "tollgate-demo", clientSecret
 	cfg.Session.Backend, cfg.Session.Path = "embedded", filepath.Join(data, "sessions.db")
 	cfg.Policy.File = examples.PolicyName
-	cfg.Directory = directory.FileConfig{GroupRoles: map[string][]string{}}
-	for _, role := range []string{"administrator", "billing_manager", "sales_rep", "accountant", "support"} {
-		cfg.Directory.GroupRoles["billing-"+role] = []string{role}
-	}
+	// The demo users live in the durable directory, so that the administrator can change
+	// their roles and disable them from the admin pages.
+	cfg.Directory.Mode = directory.ModeInviteOnly
+	cfg.Store = &directory.StoreConfig{Driver: "sqlite", Path: filepath.Join(data, "directory.db")}
 	cfg.Audit.Output = filepath.Join(data, "audit", "audit.jsonl")
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
@@ -106,6 +107,9 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 		return err
 	}
 	defer gw.close()
+	if err := seedDemoUsers(ctx, gw.directory); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(stdout, "Tollgate demo is running. Open the gate in a browser:\n\n")
 	fmt.Fprintf(stdout, "gate: %s\nops: %s\nidp: %s\napp: %s\n\n", gateURL, opsURL, idpURL, appURL)
@@ -119,6 +123,29 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 		serverOn{newServer(provider, log), idpLn},
 		serverOn{newServer(billing.New(billing.Config{}), log), appLn},
 	)
+}
+
+// demoRoles gives each demo user the role its name suggests.
+var demoRoles = map[string]string{"admin": "administrator", "manager": "billing_manager", "sales": "sales_rep",
+	"accountant": "accountant", "support": "support"}
+
+// seedDemoUsers puts the demo IdP's users into the directory on the first start; later starts
+// keep whatever the administrator changed.
+func seedDemoUsers(ctx context.Context, store *directory.SQLStore) error {
+	for _, u := range devidp.DemoUsers() {
+		_, err := store.GetUserByEmail(ctx, u.Email)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, directory.ErrNotFound) {
+			return err
+		}
+		if _, err := store.CreateUser(ctx, directory.User{Email: u.Email, Name: u.Name, Roles: []string{demoRoles[u.Username]},
+			Status: directory.StatusActive, InvitedBy: "demo"}); err != nil {
+			return fmt.Errorf("seed demo user %s: %w", u.Username, err)
+		}
+	}
+	return nil
 }
 
 // reachable turns a listener address into one a browser can open: an unspecified host

@@ -31,6 +31,9 @@ commands:
   serve         run the gate:                  tollgate serve --config tollgate.yaml
   demo          run a self-contained demo:     tollgate demo [--addr 127.0.0.1:8080] [--ops-addr 127.0.0.1:9090] [--data DIR]
   check-config  validate config and policy:    tollgate check-config --config tollgate.yaml
+  users         manage users:                  tollgate users list|add|set-roles|disable|enable|revoke|review|bootstrap-admin
+  policy        explain, test, coverage:       tollgate policy explain --policy policy.yaml --roles support GET /payments
+  audit verify  check an audit trail:          tollgate audit verify [--key checkpoint.pub] FILE...
   version       print the version
 `
 
@@ -47,6 +50,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "users":
+		return cmdUsers(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tollgate", versionString())
 		return 0

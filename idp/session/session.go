@@ -23,7 +23,11 @@ var ErrNotFound = errors.New("session: not found")
 // Session is what the gate knows about one signed-in browser.
 type Session struct {
 	Identity idp.Identity `json:"identity"`
-	Roles    []string     `json:"roles"`
+	// UserID is the person's id in the durable directory, "" when there is none.
+	UserID string   `json:"uid,omitempty"`
+	Roles  []string `json:"roles"`
+	// Owns are the person's ownership lists from the directory, for policy conditions.
+	Owns map[string][]string `json:"owns,omitempty"`
 	// CSRF protects the session's state-changing gate endpoints (logout and later admin calls).
 	CSRF string `json:"csrf"`
 	// MFAAt is when a second factor was last proven; zero when none was.
