@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"strings"
 	"time"
-
 )
 
 // newTransport keeps enough idle connections for a busy gate: Go's default of two per host
