@@ -92,6 +92,8 @@ type Deps struct {
 	Metrics   *Metrics
 	Log       *slog.Logger
 	Now       func() time.Time // nil means time.Now
+	// Admin serves user administration; nil turns it off.
+	Admin AdminAPI
 	// Transport reaches the upstream; nil means a transport tuned for one busy upstream.
 	Transport http.RoundTripper
 }

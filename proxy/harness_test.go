@@ -24,6 +24,7 @@ import (
 
 	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/examples/billing"
+	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/devidp"
 	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/oidc"
@@ -48,7 +49,7 @@ type store interface {
 	proxy.SessionStore
 	proxy.SessionUpdater
 	proxy.OnceStore
-	DeleteUser(ctx context.Context, userKey string) (int, error)
+	admin.SessionStore
 	Close() error
 }
 
@@ -142,9 +143,36 @@ type env struct {
 	audit       *syncBuffer
 	registry    *prometheus.Registry
 	directory   *directory.SQLStore
+	admin       *admin.Handler
+	cfg         proxy.Config
+	deps        proxy.Deps
 
 	mu    sync.Mutex
 	idpUp bool
+}
+
+// replica starts another gate in front of the same app, sharing the session store, the
+// directory and the IdP: a second replica. It serves existing sessions and the admin API; logins
+// go through the first gate.
+func (e *env) replica(t *testing.T) string {
+	t.Helper()
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	cfg := e.cfg
+	cfg.PublicURL = srv.URL
+	deps := e.deps
+	metrics, err := proxy.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Metrics = metrics
+	g, err := proxy.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = g
+	return srv.URL
 }
 
 // setIdP takes the IdP down or brings it back.
@@ -277,11 +305,23 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.gate != nil {
 		o.gate(&cfg)
 	}
-	e.gate, err = proxy.New(cfg, proxy.Deps{
+	e.deps = proxy.Deps{
 		Sessions: e.store, Once: e.store, Decider: pol, Login: rp, Refresher: rp,
 		Directory: directory.NewResolver(durable, dir, o.mode, nil), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: o.now,
-	})
+	}
+	if durable != nil {
+		acfg := admin.Config{PublicURL: gateSrv.URL}
+		acfg.Defaults()
+		e.admin, err = admin.New(acfg, admin.Deps{Users: durable, Sessions: e.store, Policy: pol,
+			Audit: audit.NewWriter(e.audit, nil), Log: e.deps.Log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.deps.Admin = e.admin
+	}
+	e.cfg = cfg
+	e.gate, err = proxy.New(cfg, e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,8 @@ func (g *Gate) reservedMux() *http.ServeMux {
 		mux.HandleFunc("GET "+reservedPrefix+"jwks.json", g.assert.serveJWKS)
 	}
 	mux.HandleFunc("GET "+reservedPrefix+"assets/gate.css", serveCSS)
+	mux.HandleFunc("/_tollgate/admin", g.serveAdmin)
+	mux.HandleFunc("/_tollgate/admin/", g.serveAdmin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
 		st.route, st.effect = "_tollgate", "invalid"

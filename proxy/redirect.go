@@ -27,7 +27,7 @@ func safeRedirect(rd string) string {
 		return "/"
 	}
 	t, err := canon.Request("GET", rd)
-	if err != nil || strings.HasPrefix(t.Path, reservedPrefix) {
+	if err != nil || (strings.HasPrefix(t.Path, reservedPrefix) && !landing(t.Path)) {
 		return "/"
 	}
 	out := t.Path
@@ -40,4 +40,10 @@ func safeRedirect(rd string) string {
 		return "/"
 	}
 	return out
+}
+
+// landing reports whether a gate path is a page a person may be sent back to after signing in:
+// the admin and account pages, never an endpoint that acts (callback, logout, invite).
+func landing(p string) bool {
+	return strings.HasPrefix(p, reservedPrefix+"admin/") || p == reservedPrefix+"account" || strings.HasPrefix(p, reservedPrefix+"account/")
 }

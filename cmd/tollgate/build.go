@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tollgate/tollgate/audit"
+	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
@@ -28,6 +28,7 @@ type store interface {
 	proxy.SessionStore
 	proxy.SessionUpdater
 	proxy.OnceStore
+	admin.SessionStore
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -37,11 +38,16 @@ var (
 	_ store = (*session.RedisStore)(nil)
 )
 
-// gateway is an assembled gate with its operations endpoints and what to close at the end.
+// gateway is an assembled gate with its operations endpoints, the parts that run beside it,
+// and what to close at the end.
 type gateway struct {
 	gate      *proxy.Gate
-	directory *directory.SQLStore // nil without a durable store
 	ops       http.Handler
+	directory *directory.SQLStore // nil without a durable store
+	admin     *admin.Handler      // nil without a durable store
+	policy    *policy.Holder
+	audit     *audit.Pipeline
+	log       *slog.Logger
 	closers   []func() error
 }
 
@@ -51,73 +57,142 @@ func (g *gateway) close() {
 	}
 }
 
-// assemble builds a gate from a validated config and a loaded policy.
-func assemble(cfg *Config, pol *policy.Engine, log *slog.Logger, auditOut io.Writer) (*gateway, error) {
-	gw := &gateway{}
+// assemble builds a gate from a validated config. The policy is loaded from its file and kept
+// reloadable; every part that can fail does so here, before anything listens.
+func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
+	gw := &gateway{log: log}
 	ok := false
 	defer func() {
 		if !ok {
 			gw.close()
 		}
 	}()
-	if err := cfg.located(cfg.Directory.Validate(pol.Roles())); err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	pipeline, err := audit.Open(cfg.Audit, audit.Deps{Registerer: reg, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	gw.audit = pipeline
+	gw.closers = append(gw.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return pipeline.Close(ctx)
+	})
+
+	holder, err := policy.NewHolder(policy.HolderConfig{
+		Path: cfg.rel(cfg.Policy.File),
+		Validate: func(e *policy.Engine) error {
+			return cfg.located(errors.Join(cfg.Directory.Validate(e.Roles()), cfg.Admin.Validate(e.Roles())))
+		},
+		OnReload:   gw.policyReloaded,
+		Registerer: reg,
+	})
+	if err != nil {
 		return nil, err
 	}
+	gw.policy = holder
+
 	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}
 	gw.closers = append(gw.closers, st.Close)
 
-	var au *audit.Writer
-	if auditOut != nil {
-		au = audit.NewWriter(auditOut, nil)
-	} else if cfg.Audit.Output == "stdout" {
-		au = audit.NewWriter(os.Stdout, nil)
-	} else {
-		if au, err = audit.OpenFile(cfg.rel(cfg.Audit.Output), nil); err != nil {
-			return nil, fmt.Errorf("audit.output: %w", err)
-		}
-		gw.closers = append(gw.closers, au.Close)
-	}
-
-	var dirStore *directory.SQLStore
 	if cfg.Store != nil {
 		sc := *cfg.Store
 		sc.Path = cfg.rel(sc.Path)
-		if dirStore, err = directory.Open(context.Background(), sc, directory.StoreOptions{}); err != nil {
+		if gw.directory, err = directory.Open(context.Background(), sc, directory.StoreOptions{AdminRole: cfg.Admin.AdminRole}); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		gw.closers = append(gw.closers, dirStore.Close)
+		gw.closers = append(gw.closers, gw.directory.Close)
+		gw.admin, err = admin.New(cfg.Admin, admin.Deps{Users: gw.directory, Sessions: st, Policy: policyCatalog{holder},
+			Audit: pipeline, Log: log, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
 	}
-	gw.directory = dirStore
 
 	rp, err := oidc.New(cfg.OIDC, cfg.Gate.PublicURL+"/_tollgate/callback", nil, nil)
 	if err != nil {
 		return nil, err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := proxy.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	gate, err := proxy.New(cfg.Gate, proxy.Deps{
-		Sessions: st, Once: st, Decider: pol, Login: rp, Refresher: rp,
-		Directory: directory.NewResolver(dirStore, cfg.Directory.FileConfig, cfg.Directory.Mode, nil), Audit: au, Metrics: metrics, Log: log,
-	})
-	if err != nil {
+	deps := proxy.Deps{
+		Sessions: st, Once: st, Decider: holder, Login: rp, Refresher: rp,
+		Directory: directory.NewResolver(gw.directory, cfg.Directory.FileConfig, cfg.Directory.Mode, nil),
+		Audit:     pipeline, Metrics: metrics, Log: log,
+	}
+	if gw.admin != nil {
+		deps.Admin = gw.admin
+	}
+	if gw.gate, err = proxy.New(cfg.Gate, deps); err != nil {
 		return nil, err
 	}
-	gw.gate = gate
-	ready := map[string]func(context.Context) error{"session_store": st.Ping, "identity_provider": rp.Ping}
-	if dirStore != nil {
-		ready["directory_store"] = dirStore.Ping
+	ready := map[string]func(context.Context) error{"session_store": st.Ping, "identity_provider": rp.Ping, "audit_spool": pipeline.Ping}
+	if gw.directory != nil {
+		ready["directory_store"] = gw.directory.Ping
 	}
 	gw.ops = opsHandler(reg, ready)
 	ok = true
 	return gw, nil
+}
+
+// run starts what works beside the gate: the policy file watch and the inactive-user job. It
+// returns at once; everything stops with ctx.
+func (g *gateway) run(ctx context.Context, cfg *Config) {
+	go g.policy.Watch(ctx, 2*time.Second)
+	if g.admin != nil && cfg.Admin.DisableInactiveAfter > 0 {
+		go g.admin.RunInactiveJob(ctx, time.Hour)
+	}
+}
+
+// reload re-reads what can change without a restart (SIGHUP): the policy file and the audit
+// file sinks after logrotate.
+func (g *gateway) reload() {
+	if err := g.policy.Reload(); err != nil {
+		g.log.Error("policy reload failed; the previous policy stays", "err", err)
+	}
+	if err := g.audit.Reopen(); err != nil {
+		g.log.Error("audit sinks could not be reopened", "err", err)
+	}
+}
+
+// lifecycle writes a startup or shutdown record.
+func (g *gateway) lifecycle(action string) {
+	rec := audit.Record{Event: audit.Event{Category: "process", Action: action, Outcome: audit.OutcomeSuccess},
+		Policy: &audit.Policy{Version: g.policy.Engine().Version()}}
+	rec.Policy.Effect = "none"
+	if err := g.audit.Write(rec); err != nil {
+		g.log.Error("audit record not written", "event", action, "err", err)
+	}
+}
+
+func (g *gateway) policyReloaded(old, new *policy.Engine, err error) {
+	rec := audit.Record{Event: audit.Event{Category: "configuration", Action: audit.EventPolicyReload, Outcome: audit.OutcomeSuccess}}
+	if err != nil {
+		g.log.Error("policy file refused; the previous policy stays", "version", old.Version(), "err", err)
+		rec.Event.Outcome, rec.Event.Reason = audit.OutcomeFailure, err.Error()
+		rec.Policy = &audit.Policy{Version: old.Version(), Effect: "none"}
+	} else {
+		g.log.Info("policy reloaded", "old_version", old.Version(), "version", new.Version())
+		rec.Policy = &audit.Policy{Version: new.Version(), Effect: "none"}
+	}
+	if werr := g.audit.Write(rec); werr != nil {
+		g.log.Error("audit record not written", "event", audit.EventPolicyReload, "err", werr)
+	}
+}
+
+// policyCatalog lets the admin pages read the roles of whatever policy is being served.
+type policyCatalog struct{ h *policy.Holder }
+
+func (p policyCatalog) Roles() []string { return p.h.Engine().Roles() }
+func (p policyCatalog) RoleInfo(role string) (string, []string, bool) {
+	return p.h.Engine().RoleInfo(role)
 }
 
 func openStore(cfg *Config) (store, error) {

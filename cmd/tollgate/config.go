@@ -13,6 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tollgate/tollgate/audit"
+	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
@@ -28,7 +30,8 @@ type Config struct {
 	Policy    PolicyConfig           `yaml:"policy"`
 	Directory directory.Config       `yaml:"directory"`
 	Store     *directory.StoreConfig `yaml:"store"`
-	Audit     AuditConfig            `yaml:"audit"`
+	Audit     audit.Config           `yaml:"audit"`
+	Admin     admin.Config           `yaml:"admin"`
 	Log       LogConfig              `yaml:"log"`
 
 	path string    // the file it came from, for messages and relative paths
@@ -53,12 +56,6 @@ type SessionConfig struct {
 // PolicyConfig names the policy file.
 type PolicyConfig struct {
 	File string `yaml:"file"`
-}
-
-// AuditConfig says where audit records go.
-type AuditConfig struct {
-	// Output is "stdout" (default) or a file path (JSON lines, appended).
-	Output string `yaml:"output"`
 }
 
 // LogConfig sets the operational log.
@@ -105,9 +102,10 @@ func (c *Config) defaults() {
 	if c.Session.AbsoluteTimeout == 0 {
 		c.Session.AbsoluteTimeout = 12 * time.Hour
 	}
-	if c.Audit.Output == "" {
-		c.Audit.Output = "stdout"
-	}
+	c.Audit.Defaults()
+	c.Audit.ResolvePaths(c.rel)
+	c.Admin.Defaults()
+	c.Admin.PublicURL = c.Gate.PublicURL
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -153,6 +151,7 @@ func (c *Config) validate() error {
 	if c.Store != nil {
 		add(c.Store.Validate())
 	}
+	add(c.Audit.Validate())
 	if c.Policy.File == "" {
 		add(errors.New("policy.file: required: the policy file, e.g. policy.yaml (see examples/policy.yaml)"))
 	}

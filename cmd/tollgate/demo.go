@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/examples"
 	"github.com/tollgate/tollgate/examples/billing"
 	"github.com/tollgate/tollgate/idp/devidp"
 	"github.com/tollgate/tollgate/idp/directory"
-	"github.com/tollgate/tollgate/policy"
 )
 
 // cmdDemo runs everything in one process: the demo IdP, the example billing app, and the gate in
@@ -88,21 +88,24 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	cfg.Gate.Cookie.Secure = &insecure // plain http on loopback
 	cfg.OIDC.Issuer, cfg.OIDC.ClientID, cfg.OIDC.ClientSecret = idpURL, "tollgate-demo", clientSecret
 	cfg.Session.Backend, cfg.Session.Path = "embedded", filepath.Join(data, "sessions.db")
-	cfg.Policy.File = examples.PolicyName
+	// The policy is copied into the data folder on the first start, so that it can be edited
+	// there and watched being reloaded.
+	cfg.Policy.File = filepath.Join(data, "policy.yaml")
+	if err := writeIfAbsent(cfg.Policy.File, examples.Policy); err != nil {
+		return err
+	}
 	// The demo users live in the durable directory, so that the administrator can change
 	// their roles and disable them from the admin pages.
 	cfg.Directory.Mode = directory.ModeInviteOnly
 	cfg.Store = &directory.StoreConfig{Driver: "sqlite", Path: filepath.Join(data, "directory.db")}
-	cfg.Audit.Output = filepath.Join(data, "audit", "audit.jsonl")
+	auditFile := filepath.Join(data, "audit", "audit.jsonl")
+	cfg.Audit = audit.Config{Spool: audit.SpoolConfig{Dir: filepath.Join(data, "audit", "spool")},
+		Sinks: []audit.SinkConfig{{Type: "file", Path: auditFile}}}
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	pol, err := policy.Parse(examples.PolicyName, examples.Policy)
-	if err != nil {
-		return err
-	}
-	gw, err := assemble(cfg, pol, log, nil)
+	gw, err := assemble(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -114,15 +117,34 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	fmt.Fprintf(stdout, "Tollgate demo is running. Open the gate in a browser:\n\n")
 	fmt.Fprintf(stdout, "gate: %s\nops: %s\nidp: %s\napp: %s\n\n", gateURL, opsURL, idpURL, appURL)
 	fmt.Fprintf(stdout, "Demo users (password \"demo\"): admin (administrator), manager (billing_manager), sales (sales_rep), accountant (accountant), support (support)\n")
-	fmt.Fprintf(stdout, "Sessions are kept in %s; the audit trail is written to %s\n", cfg.Session.Path, cfg.Audit.Output)
+	fmt.Fprintf(stdout, "Data (sessions, users, policy, audit trail) is kept in %s; the policy file is %s (edits are picked up live)\n", data, cfg.Policy.File)
+	fmt.Fprintf(stdout, "The audit trail is written to %s; check it with: tollgate audit verify %s\n", auditFile, auditFile)
 	fmt.Fprintf(stdout, "The app port is for looking behind the gate only: it trusts any identity header. Press Ctrl-C to stop.\n")
 
-	return serve(ctx, log,
+	return runGateway(ctx, gw, cfg,
 		serverOn{newServer(gw.gate, log), gateLn},
 		serverOn{newServer(gw.ops, log), opsLn},
 		serverOn{newServer(provider, log), idpLn},
 		serverOn{newServer(billing.New(billing.Config{}), log), appLn},
 	)
+}
+
+func writeIfAbsent(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // demoRoles gives each demo user the role its name suggests.

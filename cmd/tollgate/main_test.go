@@ -178,8 +178,21 @@ func TestDemoSignsInAndServesTheApp(t *testing.T) {
 			t.Errorf("/metrics lacks tollgate_requests_total")
 		}
 	}
-	trail, err := os.ReadFile(filepath.Join(data, "audit", "audit.jsonl"))
-	if err != nil || !strings.Contains(string(trail), `"action":"login"`) {
-		t.Fatalf("demo audit trail: %v\n%s", err, trail)
+	waitForFile(t, filepath.Join(data, "audit", "audit.jsonl"), `"action":"login"`)
+}
+
+// waitForFile waits until the file holds want: audit records reach their sinks asynchronously.
+func waitForFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never held %q: %v\n%s", path, want, err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tollgate/tollgate/audit"
 
 	"github.com/tollgate/tollgate/policy"
 )
@@ -25,7 +29,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	log := newLogger(cfg.Log.Level, stderr)
-	gw, err := assemble(cfg, pol, log, nil)
+	gw, err := assemble(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -44,11 +48,37 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("tollgate started", "version", versionString(), "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(),
 		"upstream", cfg.Gate.Upstream.URL, "policy_version", pol.Version())
-	if err := serve(ctx, log, serverOn{newServer(gw.gate, log), ln}, serverOn{newServer(gw.ops, log), opsLn}); err != nil {
+	if err := runGateway(ctx, gw, cfg, serverOn{newServer(gw.gate, log), ln}, serverOn{newServer(gw.ops, log), opsLn}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// runGateway serves until ctx ends: it records startup and shutdown in the audit trail, runs
+// the background parts, and reloads the policy and reopens audit files on SIGHUP.
+func runGateway(ctx context.Context, gw *gateway, cfg *Config, servers ...serverOn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gw.lifecycle(audit.EventStartup)
+	gw.run(ctx, cfg)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				gw.log.Info("SIGHUP: reloading the policy and reopening audit files")
+				gw.reload()
+			}
+		}
+	}()
+	err := serve(ctx, gw.log, servers...)
+	gw.lifecycle(audit.EventShutdown)
+	return err
 }
 
 // loadAll loads the configuration and the policy it names, reporting every problem of both.
@@ -61,7 +91,7 @@ func loadAll(path string) (*Config, *policy.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cfg.located(cfg.Directory.Validate(pol.Roles())); err != nil {
+	if err := cfg.located(errors.Join(cfg.Directory.Validate(pol.Roles()), cfg.Admin.Validate(pol.Roles()))); err != nil {
 		return nil, nil, err
 	}
 	return cfg, pol, nil

@@ -125,10 +125,7 @@ audit:
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/reports" {
 		t.Fatalf("after login: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
-	trail, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
-	if err != nil || !strings.Contains(string(trail), `"path":"/reports"`) {
-		t.Fatalf("audit file relative to the config: %v\n%s", err, trail)
-	}
+	waitForFile(t, filepath.Join(dir, "audit.jsonl"), `"path":"/reports"`)
 	if _, err := os.Stat(filepath.Join(dir, "sessions.db")); err != nil {
 		t.Fatalf("session store relative to the config: %v", err)
 	}
