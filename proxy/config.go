@@ -26,8 +26,13 @@ type Config struct {
 	// UpgradeRecheck is how often the session behind an upgraded (WebSocket) connection is
 	// checked; the connection is closed once it is revoked or expired. Default 5s.
 	UpgradeRecheck time.Duration `yaml:"upgrade_recheck"`
-	// RequireMFA comes from the oidc section: sessions without a second factor reach nothing.
+	// RequireMFA comes from the oidc and mfa sections: sessions without a second factor reach
+	// nothing but the second-factor pages and logout.
 	RequireMFA bool `yaml:"-"`
+	// MFAMode is the mfa section's mode: "idp" (only an IdP-asserted factor counts; the
+	// default), "either" (an IdP-asserted one, else the gate's own) or "gate" (always the
+	// gate's own).
+	MFAMode string `yaml:"-"`
 }
 
 // UpstreamConfig says where the protected application lives.

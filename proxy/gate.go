@@ -94,6 +94,8 @@ type Deps struct {
 	Now       func() time.Time // nil means time.Now
 	// Admin serves user administration; nil turns it off.
 	Admin AdminAPI
+	// MFA serves the gate's own second factor; nil when only the IdP's counts.
+	MFA SecondFactor
 	// Transport reaches the upstream; nil means a transport tuned for one busy upstream.
 	Transport http.RoundTripper
 }

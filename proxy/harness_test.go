@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/devidp"
 	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/idp/mfa"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/internal/pgtest"
@@ -50,6 +52,7 @@ type store interface {
 	proxy.SessionUpdater
 	proxy.OnceStore
 	admin.SessionStore
+	mfa.Guard
 	Close() error
 }
 
@@ -191,6 +194,9 @@ type envOpts struct {
 	directory string
 	mode      directory.Mode
 	gate      func(*proxy.Config) // adjusts the gate's config
+	// mfaMode turns the gate's own second factor on ("either" or "gate"); it needs a durable
+	// directory.
+	mfaMode string
 }
 
 // openDirectory opens a durable directory seeded with the demo users, active, one role each.
@@ -277,6 +283,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	ocfg := oidc.Config{Issuer: idpSrv.URL, ClientID: "gate", ClientSecret: "gate-secret"}
 	ocfg.MFA.AMR = o.mfaAMR
+	if o.mfaMode != "" {
+		off := false
+		ocfg.MFA.Required = &off
+	}
 	rp, err := oidc.New(ocfg, gateSrv.URL+"/_tollgate/callback", nil, o.now)
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +329,24 @@ func newEnv(t *testing.T, o envOpts) *env {
 			t.Fatal(err)
 		}
 		e.deps.Admin = e.admin
+	}
+	if o.mfaMode != "" {
+		keyFile := filepath.Join(t.TempDir(), "mfa.key")
+		if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mcfg := mfa.Config{Mode: o.mfaMode, KeyFile: keyFile, PublicURL: gateSrv.URL}
+		mcfg.Defaults()
+		factor, err := mfa.New(mcfg, mfa.Deps{Directory: durable, Guard: e.store, Once: e.store, Sessions: e.store,
+			Audit: audit.NewWriter(e.audit, nil), Now: o.now,
+			Proven: func(ctx context.Context, w http.ResponseWriter, r *http.Request, method string) error {
+				return e.gate.Proven(ctx, w, r, method)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.deps.MFA = factor
+		cfg.MFAMode = o.mfaMode
 	}
 	e.cfg = cfg
 	e.gate, err = proxy.New(cfg, e.deps)

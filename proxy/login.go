@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/idp/mfa"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
 )
@@ -37,6 +38,9 @@ func (g *Gate) reservedMux() *http.ServeMux {
 		mux.HandleFunc("GET "+reservedPrefix+"jwks.json", g.assert.serveJWKS)
 	}
 	mux.HandleFunc("GET "+reservedPrefix+"assets/gate.css", serveCSS)
+	mux.HandleFunc(mfa.PathPrefix, g.serveFactor)
+	mux.HandleFunc(mfa.PathAccount, g.serveFactor)
+	mux.HandleFunc(mfa.PathAccount+"/", g.serveFactor)
 	mux.HandleFunc("/_tollgate/admin", g.serveAdmin)
 	mux.HandleFunc("/_tollgate/admin/", g.serveAdmin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -152,9 +156,10 @@ func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s := session.Session{Identity: res.Identity, UserID: acct.UserID, Roles: acct.Roles, Owns: acct.Owns, CSRF: randomToken(),
 		IDToken: res.IDToken, RefreshToken: res.RefreshToken, TokenExpiry: res.Expiry}
-	if res.Identity.MFA {
+	if res.Identity.MFA && g.cfg.MFAMode != "gate" {
 		// The factor was proven when the IdP authenticated the person, which may be earlier
-		// than this login if the IdP reused its own session.
+		// than this login if the IdP reused its own session. In "gate" mode only the gate's
+		// own factor counts, proven on its pages after this login.
 		s.MFAAt = res.Identity.AuthTime
 		if s.MFAAt.IsZero() || s.MFAAt.After(g.deps.Now()) {
 			s.MFAAt = g.deps.Now()

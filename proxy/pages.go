@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tollgate/tollgate/idp/mfa"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -133,11 +134,17 @@ func (g *Gate) stepUp(w http.ResponseWriter, r *http.Request, st *reqState, d po
 		back += "?" + st.target.RawQuery
 	}
 	msg := fmt.Sprintf("This action needs a second factor proven within the last %s. Sign in again with your second factor, then repeat the action.", d.MFAMaxAge)
+	link := reservedPrefix + "login?rd=" + url.QueryEscape(back)
+	if g.deps.MFA != nil && g.cfg.MFAMode != "idp" && g.cfg.MFAMode != "" && st.sess.UserID != "" {
+		// The gate's own factor proves it again without leaving the gate.
+		msg = fmt.Sprintf("This action needs a second factor proven within the last %s. Confirm it, then repeat the action.", d.MFAMaxAge)
+		link = mfa.PathVerify + "?rd=" + url.QueryEscape(back)
+	}
 	if wantsJSON(r) {
 		w.Header().Set("WWW-Authenticate", `Cookie realm="tollgate", error="insufficient_user_authentication", max_age=`+fmt.Sprint(int(d.MFAMaxAge.Seconds())))
 		g.problem(w, st, http.StatusUnauthorized, "Step-up required", msg)
 		return
 	}
 	g.render(w, http.StatusUnauthorized, page{Title: "Confirm it is you", Message: msg, RequestID: st.id,
-		Link: reservedPrefix + "login?rd=" + url.QueryEscape(back), LinkText: "Sign in again"})
+		Link: link, LinkText: "Confirm with your second factor"})
 }

@@ -81,16 +81,13 @@ func (g *Gate) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// requireMFA lets through only sessions whose login proved a second factor, when the
-// deployment requires one. Logins without it are refused at the callback already; this step
-// keeps that true for sessions created any other way.
+// requireMFA lets through only sessions that have proven a second factor, when the deployment
+// requires one: at the IdP (its amr/acr at login) or on the gate's own pages.
 func (g *Gate) requireMFA(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
-		if g.cfg.RequireMFA && !st.sess.Identity.MFA {
-			st.effect = "deny"
-			g.errorPage(w, r, st, http.StatusForbidden, "Second factor required",
-				"Your sign-in did not include a second factor. Sign out, then sign in again with your second factor.")
+		if g.cfg.RequireMFA && st.sess.MFAAt.IsZero() {
+			g.factorPending(w, r, st)
 			return
 		}
 		next.ServeHTTP(w, r)

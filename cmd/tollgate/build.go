@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/idp/mfa"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/policy"
@@ -29,6 +30,7 @@ type store interface {
 	proxy.SessionUpdater
 	proxy.OnceStore
 	admin.SessionStore
+	mfa.Guard
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -130,6 +132,19 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	if gw.admin != nil {
 		deps.Admin = gw.admin
 	}
+	if cfg.MFA.GateFactor() {
+		// The handler marks sessions proven through the gate, which needs the handler: the
+		// closure breaks the cycle.
+		factor, err := mfa.New(cfg.MFA, mfa.Deps{Directory: gw.directory, Guard: st, Once: st, Sessions: st,
+			Audit: pipeline, Registerer: reg, Log: log,
+			Proven: func(ctx context.Context, w http.ResponseWriter, r *http.Request, method string) error {
+				return gw.gate.Proven(ctx, w, r, method)
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("mfa: %w", err)
+		}
+		deps.MFA = factor
+	}
 	if gw.gate, err = proxy.New(cfg.Gate, deps); err != nil {
 		return nil, err
 	}
@@ -154,9 +169,7 @@ func (g *gateway) run(ctx context.Context, cfg *Config) {
 // reload re-reads what can change without a restart (SIGHUP): the policy file and the audit
 // file sinks after logrotate.
 func (g *gateway) reload() {
-	if err := g.policy.Reload(); err != nil {
-		g.log.Error("policy reload failed; the previous policy stays", "err", err)
-	}
+	_ = g.policy.Reload() // OnReload (policyReloaded) logs and audits the outcome
 	if err := g.audit.Reopen(); err != nil {
 		g.log.Error("audit sinks could not be reopened", "err", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp/admin"
 	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/idp/mfa"
 	"github.com/tollgate/tollgate/idp/oidc"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/proxy"
@@ -32,6 +33,7 @@ type Config struct {
 	Store     *directory.StoreConfig `yaml:"store"`
 	Audit     audit.Config           `yaml:"audit"`
 	Admin     admin.Config           `yaml:"admin"`
+	MFA       mfa.Config             `yaml:"mfa"`
 	Log       LogConfig              `yaml:"log"`
 
 	path string    // the file it came from, for messages and relative paths
@@ -109,9 +111,22 @@ func (c *Config) defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	// Without an mfa section only the IdP's factor counts; the gate's own is opted into.
+	if c.MFA.Mode == "" {
+		c.MFA.Mode = mfa.ModeIdP
+	}
+	c.MFA.Defaults()
+	c.MFA.PublicURL = c.Gate.PublicURL
+	if c.MFA.Mode != mfa.ModeIdP {
+		// The gate asks for its own factor when the IdP asserted none: the login itself must
+		// not be refused for lacking one.
+		off := false
+		c.OIDC.MFA.Required = &off
+	}
 	c.OIDC.Defaults()
 	c.Gate.Defaults()
-	c.Gate.RequireMFA = c.OIDC.MFA.RequiresMFA()
+	c.Gate.MFAMode = c.MFA.Mode
+	c.Gate.RequireMFA = c.MFA.Mode != mfa.ModeIdP || c.OIDC.MFA.RequiresMFA()
 }
 
 // rel resolves a path from the config relative to the config file's folder.
@@ -152,6 +167,10 @@ func (c *Config) validate() error {
 		add(c.Store.Validate())
 	}
 	add(c.Audit.Validate())
+	add(c.MFA.Validate())
+	if c.MFA.Mode != mfa.ModeIdP && c.Store == nil {
+		add(fmt.Errorf("mfa.mode: %q needs the durable directory for its secrets: add a store section, or use mfa.mode: idp", c.MFA.Mode))
+	}
 	if c.Policy.File == "" {
 		add(errors.New("policy.file: required: the policy file, e.g. policy.yaml (see examples/policy.yaml)"))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/examples/billing"
 	"github.com/tollgate/tollgate/idp/devidp"
 	"github.com/tollgate/tollgate/idp/directory"
+	"github.com/tollgate/tollgate/idp/mfa"
 )
 
 // cmdDemo runs everything in one process: the demo IdP, the example billing app, and the gate in
@@ -72,7 +73,7 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	clientSecret := base64.RawURLEncoding.EncodeToString(secret)
 	provider, err := devidp.New(devidp.Config{
 		Issuer:    idpURL,
-		Users:     devidp.DemoUsers(),
+		Users:     demoUsers(),
 		Clients:   []devidp.Client{{ID: "tollgate-demo", Secret: clientSecret, RedirectURIs: []string{gateURL + "/_tollgate/callback"}}},
 		ShowUsers: true,
 		Logger:    log,
@@ -98,6 +99,16 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	// their roles and disable them from the admin pages.
 	cfg.Directory.Mode = directory.ModeInviteOnly
 	cfg.Store = &directory.StoreConfig{Driver: "sqlite", Path: filepath.Join(data, "directory.db")}
+	// The gate's own second factor: asked of anyone whose IdP login carried none (the demo
+	// user "newhire"), and offered to everyone at /_tollgate/account.
+	keyFile := filepath.Join(data, "mfa.key")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := writeIfAbsent(keyFile, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
+		return err
+	}
+	cfg.MFA = mfa.Config{Mode: mfa.ModeEither, Issuer: "Tollgate demo", KeyFile: keyFile}
+	cfg.MFA.WebAuthn.Enabled = true
 	auditFile := filepath.Join(data, "audit", "audit.jsonl")
 	cfg.Audit = audit.Config{Spool: audit.SpoolConfig{Dir: filepath.Join(data, "audit", "spool")},
 		Sinks: []audit.SinkConfig{{Type: "file", Path: auditFile}}}
@@ -117,6 +128,8 @@ func runDemo(ctx context.Context, addr, opsAddr, data string, stdout, stderr io.
 	fmt.Fprintf(stdout, "Tollgate demo is running. Open the gate in a browser:\n\n")
 	fmt.Fprintf(stdout, "gate: %s\nops: %s\nidp: %s\napp: %s\n\n", gateURL, opsURL, idpURL, appURL)
 	fmt.Fprintf(stdout, "Demo users (password \"demo\"): admin (administrator), manager (billing_manager), sales (sales_rep), accountant (accountant), support (support)\n")
+	fmt.Fprintf(stdout, "and newhire (support), whose IdP login has no second factor: the gate asks them to enrol an authenticator app\n")
+	fmt.Fprintf(stdout, "User administration: %s/_tollgate/admin/ (as admin); your factors and sessions: %s/_tollgate/account\n", gateURL, gateURL)
 	fmt.Fprintf(stdout, "Data (sessions, users, policy, audit trail) is kept in %s; the policy file is %s (edits are picked up live)\n", data, cfg.Policy.File)
 	fmt.Fprintf(stdout, "The audit trail is written to %s; check it with: tollgate audit verify %s\n", auditFile, auditFile)
 	fmt.Fprintf(stdout, "The app port is for looking behind the gate only: it trusts any identity header. Press Ctrl-C to stop.\n")
@@ -149,12 +162,18 @@ func writeIfAbsent(path string, data []byte) error {
 
 // demoRoles gives each demo user the role its name suggests.
 var demoRoles = map[string]string{"admin": "administrator", "manager": "billing_manager", "sales": "sales_rep",
-	"accountant": "accountant", "support": "support"}
+	"accountant": "accountant", "support": "support", "newhire": "support"}
+
+// demoUsers are the demo IdP's users plus one whose login asserts no second factor.
+func demoUsers() []devidp.User {
+	return append(devidp.DemoUsers(), devidp.User{Username: "newhire", Password: "demo", Email: "newhire@example.com",
+		Name: "Nia Newhire", Groups: []string{"billing-support"}, AMR: []string{"pwd"}})
+}
 
 // seedDemoUsers puts the demo IdP's users into the directory on the first start; later starts
 // keep whatever the administrator changed.
 func seedDemoUsers(ctx context.Context, store *directory.SQLStore) error {
-	for _, u := range devidp.DemoUsers() {
+	for _, u := range demoUsers() {
 		_, err := store.GetUserByEmail(ctx, u.Email)
 		if err == nil {
 			continue
@@ -170,15 +189,15 @@ func seedDemoUsers(ctx context.Context, store *directory.SQLStore) error {
 	return nil
 }
 
-// reachable turns a listener address into one a browser can open: an unspecified host
-// (":8080", "0.0.0.0:8080") becomes 127.0.0.1.
+// reachable turns a listener address into one a browser can open: a loopback or unspecified
+// host becomes "localhost", since browsers allow passkeys only on a domain name.
 func reachable(a net.Addr) string {
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
+	if ip := net.ParseIP(host); host == "" || (ip != nil && (ip.IsUnspecified() || ip.IsLoopback())) {
+		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
 }

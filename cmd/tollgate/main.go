@@ -14,6 +14,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	// Policies may name time zones ("hours" conditions); minimal container images have no
+	// zone database of their own.
+	_ "time/tzdata"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".

@@ -119,7 +119,7 @@ func TestDemoSignsInAndServesTheApp(t *testing.T) {
 		}
 	}()
 	urls := map[string]string{}
-	re := regexp.MustCompile(`(?m)^(gate|ops|idp|app): (http://127\.0\.0\.1:\d+)$`)
+	re := regexp.MustCompile(`(?m)^(gate|ops|idp|app): (http://(?:localhost|127\.0\.0\.1):\d+)$`)
 	for deadline := time.Now().Add(10 * time.Second); len(urls) < 4; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo did not print its addresses:\n%s", out.String())

@@ -118,6 +118,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	for _, w := range pol.Warnings() {
+		fmt.Fprintf(stderr, "warning: %v\n", w)
+	}
 	fmt.Fprintf(stdout, "%s: ok (policy %s, version %s, roles %v)\n", *path, cfg.Policy.File, pol.Version(), pol.Roles())
 	return 0
 }
