@@ -23,6 +23,9 @@ var _ AdminAPI = (*admin.Handler)(nil)
 func (g *Gate) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.route, st.effect = "_tollgate/admin", "admin"
+	if !g.allow(w, r, st, "admin_ip", st.clientIP, g.cfg.RateLimits.AdminPerIP) {
+		return
+	}
 	if g.deps.Admin == nil {
 		g.errorPage(w, r, st, http.StatusNotFound, "Not found", "User administration is not enabled: configure a durable store.")
 		return

@@ -20,9 +20,12 @@ type Config struct {
 	// TrustedProxies are the networks (CIDRs or addresses) of front proxies whose
 	// X-Forwarded-For the gate believes for the client address; default none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ForwardAuth lets front proxies that route requests themselves ask at /_tollgate/auth.
+	ForwardAuth ForwardAuthConfig `yaml:"forward_auth"`
 	// LoginTTL bounds how long a browser may spend at the IdP; default 10m.
-	LoginTTL  time.Duration   `yaml:"login_ttl"`
-	Assertion AssertionConfig `yaml:"assertion"`
+	LoginTTL   time.Duration   `yaml:"login_ttl"`
+	Assertion  AssertionConfig `yaml:"assertion"`
+	RateLimits RateLimitConfig `yaml:"rate_limits"`
 	// UpgradeRecheck is how often the session behind an upgraded (WebSocket) connection is
 	// checked; the connection is closed once it is revoked or expired. Default 5s.
 	UpgradeRecheck time.Duration `yaml:"upgrade_recheck"`
@@ -42,6 +45,10 @@ type UpstreamConfig struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxIdleConns is how many keep-alive connections to hold open; default 256.
 	MaxIdleConns int `yaml:"max_idle_conns"`
+	// TLS says how an https upstream is verified and which client certificate it is shown.
+	TLS UpstreamTLSConfig `yaml:"tls"`
+	// HTTP2 lets the gate speak HTTP/2 to an https upstream; default HTTP/1.1.
+	HTTP2 bool `yaml:"http2"`
 }
 
 // HeaderConfig names the identity headers set for the upstream.
@@ -71,6 +78,7 @@ func (c *Config) Defaults() {
 	if c.LoginTTL == 0 {
 		c.LoginTTL = 10 * time.Minute
 	}
+	c.RateLimits.defaults()
 	if c.UpgradeRecheck == 0 {
 		c.UpgradeRecheck = 5 * time.Second
 	}
@@ -127,9 +135,14 @@ func (c Config) Validate() error {
 	if _, err := parseTrusted(c.TrustedProxies); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.RateLimits.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.ForwardAuth.Validate())
 	if c.Upstream.MaxIdleConns < 0 {
 		errs = append(errs, errors.New("gate.upstream.max_idle_conns: must be positive"))
 	}
+	errs = append(errs, c.Upstream.validateTLS()...)
 	seen := map[string]string{}
 	for key, v := range map[string]string{"user": c.Headers.User, "email": c.Headers.Email,
 		"name": c.Headers.Name, "roles": c.Headers.Roles, "csrf": c.Headers.CSRF} {

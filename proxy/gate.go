@@ -113,6 +113,7 @@ type Gate struct {
 	seen     seenThrottle
 	trusted  trustedProxies
 	assert   *assertions // nil when turned off
+	limiter  Limiter     // nil when the session store cannot count
 }
 
 // New validates cfg, checks deps and assembles the chain. Everything that can be checked is
@@ -144,12 +145,17 @@ func New(cfg Config, deps Deps) (*Gate, error) {
 	g.cookie = newCookieNames(cfg.Cookie)
 	g.strip = newHeaderStripper(cfg.Headers)
 	g.trusted, _ = parseTrusted(cfg.TrustedProxies) // checked by Validate
+	g.limiter, _ = deps.Sessions.(Limiter)
 	var err error
 	if g.assert, err = newAssertions(cfg.Assertion, g.origin(), cfg.Upstream.URL, deps.Now); err != nil {
 		return nil, err
 	}
 	if g.deps.Transport == nil {
-		g.deps.Transport = newTransport(cfg.Upstream)
+		tr, _, err := NewTransport(cfg.Upstream, deps.Log)
+		if err != nil {
+			return nil, err
+		}
+		g.deps.Transport = tr
 	}
 	g.handler = g.chain()
 	return g, nil

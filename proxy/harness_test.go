@@ -73,7 +73,8 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	rc.seen[r.Header.Get("X-Request-Id")] = r.Clone(context.Background())
 	rc.n++
-	rc.path = r.URL.EscapedPath()
+	// The path exactly as it came on the wire, not as Go parsed it.
+	rc.path, _, _ = strings.Cut(r.RequestURI, "?")
 	rc.mu.Unlock()
 	if r.Header.Get("Upgrade") != "" {
 		echoUpgrade(w)
@@ -194,6 +195,10 @@ type envOpts struct {
 	directory string
 	mode      directory.Mode
 	gate      func(*proxy.Config) // adjusts the gate's config
+	// policy is the policy file; default examples/policy.yaml.
+	policy string
+	// decider wraps the policy, to watch what it is asked.
+	decider func(proxy.Decider) proxy.Decider
 	// mfaMode turns the gate's own second factor on ("either" or "gate"); it needs a durable
 	// directory.
 	mfaMode string
@@ -277,7 +282,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 		e.store = st
 	}
 
-	pol, err := policy.Load(filepath.Join("..", "examples", "policy.yaml"))
+	if o.policy == "" {
+		o.policy = filepath.Join("..", "examples", "policy.yaml")
+	}
+	pol, err := policy.Load(o.policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +327,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Sessions: e.store, Once: e.store, Decider: pol, Login: rp, Refresher: rp,
 		Directory: directory.NewResolver(durable, dir, o.mode, nil), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: o.now,
+	}
+	if o.decider != nil {
+		e.deps.Decider = o.decider(pol)
 	}
 	if durable != nil {
 		acfg := admin.Config{PublicURL: gateSrv.URL}

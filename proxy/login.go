@@ -34,6 +34,7 @@ func (g *Gate) reservedMux() *http.ServeMux {
 	mux.HandleFunc("POST "+reservedPrefix+"logout", g.handleLogout)
 	mux.HandleFunc("GET "+reservedPrefix+"me", g.handleMe)
 	mux.HandleFunc("GET "+reservedPrefix+"invite", g.handleInvite)
+	g.routeForwardAuth(mux)
 	if g.assert != nil {
 		mux.HandleFunc("GET "+reservedPrefix+"jwks.json", g.assert.serveJWKS)
 	}
@@ -59,6 +60,9 @@ func (g *Gate) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gate) startLogin(w http.ResponseWriter, r *http.Request, st *reqState, rd string) {
+	if !g.allow(w, r, st, "login_ip", st.clientIP, g.cfg.RateLimits.LoginPerIP) {
+		return
+	}
 	authURL, pend, err := g.deps.Login.Start(r.Context(), rd)
 	if err != nil {
 		g.deps.Log.Error("login cannot start", "request_id", st.id, "err", err)
@@ -82,6 +86,9 @@ func (g *Gate) startLogin(w http.ResponseWriter, r *http.Request, st *reqState, 
 func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.route, st.effect = "_tollgate/callback", "login"
+	if !g.allow(w, r, st, "login_ip", st.clientIP, g.cfg.RateLimits.LoginPerIP) {
+		return
+	}
 	q := r.URL.Query()
 	stateParam := q.Get("state")
 	fail := func(status int, reason, title, msg string) {
@@ -138,6 +145,9 @@ func (g *Gate) handleCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		g.deps.Log.Warn("login refused", "request_id", st.id, "err", err)
 		fail(http.StatusForbidden, "token-invalid", "Sign-in failed", "The sign-in could not be verified.")
+		return
+	}
+	if !g.allow(w, r, st, "login_account", res.Identity.UserKey(), g.cfg.RateLimits.LoginPerAccount) {
 		return
 	}
 	invitation := ""

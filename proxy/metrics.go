@@ -13,6 +13,7 @@ type Metrics struct {
 	decisions        *prometheus.CounterVec
 	storeErrors      prometheus.Counter
 	auditErrors      prometheus.Counter
+	rateLimited      *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -49,9 +50,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tollgate_audit_errors_total",
 			Help: "Audit records that could not be written.",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_rate_limited_total",
+			Help: "Requests refused for exceeding a rate limit, by limit (login_ip, login_account, mfa_ip, admin_ip).",
+		}, []string{"limit"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.upstreamDuration,
-		m.logins, m.decisions, m.storeErrors, m.auditErrors} {
+		m.logins, m.decisions, m.storeErrors, m.auditErrors, m.rateLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -31,23 +31,15 @@ func isFactorPath(p string) bool {
 func (g *Gate) serveFactor(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.route, st.effect = "_tollgate/mfa", "mfa"
+	if !g.allow(w, r, st, "mfa_ip", st.clientIP, g.cfg.RateLimits.MFAPerIP) {
+		return
+	}
 	if g.deps.MFA == nil {
 		g.errorPage(w, r, st, http.StatusNotFound, "Not found", "The gate's own second factor is not enabled.")
 		return
 	}
-	token := g.sessionToken(r)
-	if token == "" {
-		g.unauthenticated(w, r, st)
-		return
-	}
-	s, err := g.deps.Sessions.Get(r.Context(), token)
-	if errors.Is(err, session.ErrNotFound) {
-		g.clearCookie(w, g.cookie.session)
-		g.unauthenticated(w, r, st)
-		return
-	}
-	if err != nil {
-		g.storeFailed(w, r, st, err)
+	token, s, ok := g.sessionOf(w, r, st)
+	if !ok {
 		return
 	}
 	st.token, st.sess = token, &s

@@ -34,8 +34,12 @@ type page struct {
 }
 
 // securityHeaders go on every page the gate serves itself: no script runs, nothing frames it,
-// and nothing caches it.
-func securityHeaders(h http.Header) {
+// and nothing caches it. Behind an https public URL, browsers are also told never to use plain
+// http for the gate again, so that a network attacker cannot strip TLS from a later visit.
+func securityHeaders(h http.Header, hsts bool) {
+	if hsts {
+		h.Set("Strict-Transport-Security", hstsValue)
+	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -45,8 +49,15 @@ func securityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// hstsValue is one year, without includeSubDomains: the gate owns its origin, not its siblings.
+const hstsValue = "max-age=31536000"
+
+// hsts reports whether the gate's pages send Strict-Transport-Security: when browsers reach it
+// over https, whether the gate or a proxy in front of it terminates TLS.
+func (g *Gate) hsts() bool { return g.public.Scheme == "https" }
+
 func (g *Gate) render(w http.ResponseWriter, status int, p page) {
-	securityHeaders(w.Header())
+	securityHeaders(w.Header(), g.hsts())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, p) // a failed write means the client left
@@ -94,6 +105,9 @@ func (g *Gate) problem(w http.ResponseWriter, st *reqState, status int, title, d
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if g.hsts() {
+		h.Set("Strict-Transport-Security", hstsValue)
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {
 		Type      string `json:"type"`

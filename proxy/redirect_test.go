@@ -1,6 +1,9 @@
 package proxy
 
-import "testing"
+import (
+	"net/url"
+	"testing"
+)
 
 func TestSafeRedirect(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -58,4 +61,27 @@ func TestHeaderStripperMatchesEverySpelling(t *testing.T) {
 			t.Errorf("%q is stripped but is not ours", name)
 		}
 	}
+}
+
+// FuzzSafeRedirect: whatever rd holds, the result is a path on the gate's own origin.
+func FuzzSafeRedirect(f *testing.F) {
+	for _, s := range []string{"/", "/invoices?x=1", "//evil", "/\\evil", "https://evil", "/%2F/evil", "/\t/evil",
+		"/_tollgate/admin/", "/..//evil", "javascript:x", "/a%00b", "/%E2%80%8B//evil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rd string) {
+		got := safeRedirect(rd)
+		if got == "" || got[0] != '/' || (len(got) > 1 && (got[1] == '/' || got[1] == '\\')) {
+			t.Fatalf("safeRedirect(%q) = %q leaves the origin", rd, got)
+		}
+		for i := 0; i < len(got); i++ {
+			if got[i] <= ' ' || got[i] == 0x7f || got[i] == '\\' || got[i] >= 0x80 {
+				t.Fatalf("safeRedirect(%q) = %q holds byte %#x", rd, got, got[i])
+			}
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+			t.Fatalf("safeRedirect(%q) = %q parses as %+v (%v)", rd, got, u, err)
+		}
+	})
 }

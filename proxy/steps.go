@@ -56,22 +56,11 @@ func (g *Gate) reserved(next http.Handler) http.Handler {
 func (g *Gate) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
-		token := g.sessionToken(r)
-		if token == "" {
-			g.unauthenticated(w, r, st)
+		token, sess, ok := g.sessionOf(w, r, st)
+		if !ok {
 			return
 		}
-		sess, err := g.deps.Sessions.Get(r.Context(), token)
-		if errors.Is(err, session.ErrNotFound) {
-			g.clearCookie(w, g.cookie.session)
-			g.unauthenticated(w, r, st)
-			return
-		}
-		if err != nil {
-			g.storeFailed(w, r, st, err)
-			return
-		}
-		sess, ok := g.maybeRefresh(w, r, st, token, sess)
+		sess, ok = g.maybeRefresh(w, r, st, token, sess)
 		if !ok {
 			return
 		}
@@ -79,6 +68,28 @@ func (g *Gate) authenticate(next http.Handler) http.Handler {
 		g.markSeen(r.Context(), sess.UserID)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sessionOf finds the session behind the request's cookie. Without a usable one it answers as
+// for an unauthenticated request (a browser is sent to log in, an API client gets 401); a store
+// that cannot answer gets 503. ok is false when it has answered.
+func (g *Gate) sessionOf(w http.ResponseWriter, r *http.Request, st *reqState) (string, session.Session, bool) {
+	token := g.sessionToken(r)
+	if token == "" {
+		g.unauthenticated(w, r, st)
+		return "", session.Session{}, false
+	}
+	sess, err := g.deps.Sessions.Get(r.Context(), token)
+	if errors.Is(err, session.ErrNotFound) {
+		g.clearCookie(w, g.cookie.session)
+		g.unauthenticated(w, r, st)
+		return "", session.Session{}, false
+	}
+	if err != nil {
+		g.storeFailed(w, r, st, err)
+		return "", session.Session{}, false
+	}
+	return token, sess, true
 }
 
 // requireMFA lets through only sessions that have proven a second factor, when the deployment

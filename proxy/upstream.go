@@ -11,18 +11,26 @@ import (
 )
 
 // newTransport keeps enough idle connections for a busy gate: Go's default of two per host
-// makes a proxy open a new connection for most requests under load.
-func newTransport(c UpstreamConfig) *http.Transport {
+// makes a proxy open a new connection for most requests under load. An https upstream is
+// verified as c.TLS says and shown clientCert when it asks for one; HTTP/2 is tried only when
+// c.HTTP2 asks for it.
+func newTransport(c UpstreamConfig, clientCert *KeyPair) (*http.Transport, error) {
+	tlsConfig, err := c.upstreamTLS(clientCert)
+	if err != nil {
+		return nil, err
+	}
 	return &http.Transport{
 		Proxy:                 nil, // the upstream is reached directly, never via HTTP_PROXY
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsConfig,
+		ForceAttemptHTTP2:     c.HTTP2 && tlsConfig != nil,
 		MaxIdleConns:          c.MaxIdleConns,
 		MaxIdleConnsPerHost:   c.MaxIdleConns,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: c.Timeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}
+	}, nil
 }
 
 // upstreamHandler forwards an authorized request. Rewrite (never Director) runs after the

@@ -49,6 +49,7 @@ type gateway struct {
 	admin     *admin.Handler      // nil without a durable store
 	policy    *policy.Holder
 	audit     *audit.Pipeline
+	tls       gateTLS // the listener's TLS (nil without listen.tls) and the upstream transport
 	log       *slog.Logger
 	closers   []func() error
 }
@@ -124,10 +125,13 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if gw.tls, err = loadTLS(cfg, reg, log, time.Now); err != nil {
+		return nil, err
+	}
 	deps := proxy.Deps{
 		Sessions: st, Once: st, Decider: holder, Login: rp, Refresher: rp,
 		Directory: directory.NewResolver(gw.directory, cfg.Directory.FileConfig, cfg.Directory.Mode, nil),
-		Audit:     pipeline, Metrics: metrics, Log: log,
+		Audit:     pipeline, Metrics: metrics, Log: log, Transport: gw.tls.upstream,
 	}
 	if gw.admin != nil {
 		deps.Admin = gw.admin

@@ -44,6 +44,8 @@ type Config struct {
 type ListenConfig struct {
 	Addr    string `yaml:"addr"`     // default ":8080"
 	OpsAddr string `yaml:"ops_addr"` // default "127.0.0.1:9090"; metrics and health, never public
+	// TLS makes the gate serve https itself; without it, a proxy in front terminates TLS.
+	TLS ServeTLSConfig `yaml:"tls"`
 }
 
 // SessionConfig selects and tunes the session store.
@@ -95,6 +97,7 @@ func (c *Config) defaults() {
 	if c.Listen.OpsAddr == "" {
 		c.Listen.OpsAddr = "127.0.0.1:9090"
 	}
+	c.tlsDefaults()
 	if c.Session.Backend == "" {
 		c.Session.Backend = "embedded"
 	}
@@ -147,6 +150,7 @@ func (c *Config) validate() error {
 	}
 	add(c.Gate.Validate())
 	add(c.OIDC.Validate())
+	add(c.validateTLS())
 	switch c.Session.Backend {
 	case "embedded":
 		if c.Session.Path == "" {

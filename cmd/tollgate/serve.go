@@ -40,6 +40,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "%s: listen.addr: %v\n", cfg.path, err)
 		return 1
 	}
+	ln = gw.tls.listener(ln)
 	opsLn, err := net.Listen("tcp", cfg.Listen.OpsAddr)
 	if err != nil {
 		ln.Close()
@@ -47,7 +48,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	log.Info("tollgate started", "version", versionString(), "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(),
-		"upstream", cfg.Gate.Upstream.URL, "policy_version", pol.Version())
+		"upstream", cfg.Gate.Upstream.URL, "policy_version", pol.Version(), "tls", gw.tls.serve != nil)
 	if err := runGateway(ctx, gw, cfg, serverOn{newServer(gw.gate, log), ln}, serverOn{newServer(gw.ops, log), opsLn}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

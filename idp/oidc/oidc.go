@@ -76,7 +76,8 @@ type RelyingParty struct {
 const reachableFor = 10 * time.Second
 
 // New builds a relying party. redirectURL is the gate's public callback URL. client carries
-// the TLS settings for the provider (custom CA); nil means a client with cfg.Timeout.
+// the TLS settings for the provider; nil means a client with cfg.Timeout that trusts
+// cfg.CAFile, or the system roots without one.
 func New(cfg Config, redirectURL string, client *http.Client, now func() time.Time) (*RelyingParty, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -87,7 +88,9 @@ func New(cfg Config, redirectURL string, client *http.Client, now func() time.Ti
 		return nil, err
 	}
 	if client == nil {
-		client = &http.Client{Timeout: cfg.Timeout}
+		if client, err = cfg.httpClient(); err != nil {
+			return nil, err
+		}
 	}
 	if now == nil {
 		now = time.Now
