@@ -199,6 +199,8 @@ type envOpts struct {
 	policy string
 	// decider wraps the policy, to watch what it is asked.
 	decider func(proxy.Decider) proxy.Decider
+	// wrap adjusts the gate's dependencies before it is built (to inject faults).
+	wrap func(*proxy.Deps)
 	// mfaMode turns the gate's own second factor on ("either" or "gate"); it needs a durable
 	// directory.
 	mfaMode string
@@ -358,6 +360,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		e.deps.MFA = factor
 		cfg.MFAMode = o.mfaMode
+	}
+	if o.wrap != nil {
+		o.wrap(&e.deps)
 	}
 	e.cfg = cfg
 	e.gate, err = proxy.New(cfg, e.deps)

@@ -48,6 +48,7 @@ type gateway struct {
 	directory *directory.SQLStore // nil without a durable store
 	admin     *admin.Handler      // nil without a durable store
 	policy    *policy.Holder
+	decider   proxy.Decider // the live policy, or a shadow pair around it
 	audit     *audit.Pipeline
 	tls       gateTLS // the listener's TLS (nil without listen.tls) and the upstream transport
 	log       *slog.Logger
@@ -128,8 +129,25 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	if gw.tls, err = loadTLS(cfg, reg, log, time.Now); err != nil {
 		return nil, err
 	}
+	var decider proxy.Decider = holder
+	if cfg.Policy.ShadowFile != "" {
+		candidate, err := policy.Load(cfg.rel(cfg.Policy.ShadowFile))
+		if err != nil {
+			return nil, fmt.Errorf("policy.shadow_file: %w", err)
+		}
+		shadow, err := policy.NewShadow(holder, candidate, reg, func(_ context.Context, r policy.Request, live, cand policy.Decision) {
+			log.Info("shadow policy decides differently", "method", r.Method, "path", r.Path, "roles", r.Roles,
+				"live", live.Reason, "live_policy", live.PolicyID, "candidate", cand.Reason, "candidate_policy", cand.PolicyID,
+				"candidate_version", candidate.Version())
+		})
+		if err != nil {
+			return nil, err
+		}
+		decider = shadow
+	}
+	gw.decider = decider
 	deps := proxy.Deps{
-		Sessions: st, Once: st, Decider: holder, Login: rp, Refresher: rp,
+		Sessions: st, Once: st, Decider: decider, Login: rp, Refresher: rp,
 		Directory: directory.NewResolver(gw.directory, cfg.Directory.FileConfig, cfg.Directory.Mode, nil),
 		Audit:     pipeline, Metrics: metrics, Log: log, Transport: gw.tls.upstream,
 	}

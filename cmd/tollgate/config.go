@@ -60,6 +60,9 @@ type SessionConfig struct {
 // PolicyConfig names the policy file.
 type PolicyConfig struct {
 	File string `yaml:"file"`
+	// ShadowFile is a candidate policy evaluated beside the live one on every request: the
+	// requests it would decide differently are logged and counted, and nothing is enforced.
+	ShadowFile string `yaml:"shadow_file"`
 }
 
 // LogConfig sets the operational log.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/examples/billing"
 	"github.com/tollgate/tollgate/idp/devidp"
+	"github.com/tollgate/tollgate/policy"
 )
 
 func freeAddr(t *testing.T) string {
@@ -129,4 +130,59 @@ audit:
 	if _, err := os.Stat(filepath.Join(dir, "sessions.db")); err != nil {
 		t.Fatalf("session store relative to the config: %v", err)
 	}
+}
+
+// A shadow policy runs beside the live one and counts the requests it would decide otherwise,
+// without enforcing anything.
+func TestShadowPolicyIsCountedNotEnforced(t *testing.T) {
+	dir := t.TempDir()
+	live, _ := filepath.Abs("../../examples/policy.yaml")
+	data, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The candidate takes invoice creation away from sales reps.
+	cand := strings.Replace(string(data), "      - invoices.read\n      - invoices.create\n\n  accountant:", "      - invoices.read\n\n  accountant:", 1)
+	if cand == string(data) {
+		t.Fatal("the example policy changed shape; adjust the candidate")
+	}
+	candPath := filepath.Join(dir, "candidate.yaml")
+	os.WriteFile(candPath, []byte(cand), 0o600)
+	cfg := &Config{path: filepath.Join(dir, "tollgate.yaml")}
+	insecure := false
+	cfg.Gate.PublicURL, cfg.Gate.Upstream.URL, cfg.Gate.Cookie.Secure = "http://127.0.0.1:1", "http://127.0.0.1:2", &insecure
+	cfg.OIDC.Issuer, cfg.OIDC.ClientID, cfg.OIDC.ClientSecret = "http://127.0.0.1:3", "c", "s"
+	cfg.Session.Path, cfg.Policy.File, cfg.Policy.ShadowFile = "s.db", live, candPath
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := assemble(cfg, newLogger("error", io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.close()
+	// The gateway's decider is the shadow: ask it directly as the gate would.
+	if gw.decider == nil {
+		t.Fatal("no shadow decider assembled")
+	}
+	d, err := gw.decider.Decide(context.Background(), policy.Request{Method: "POST", Path: "/invoices", Roles: []string{"sales_rep"}, MFAAt: time.Now()})
+	if err != nil || !d.Allow {
+		t.Fatalf("live decision: %+v, %v (the shadow must not enforce)", d, err)
+	}
+	rec := httptest.NewRecorder()
+	gw.ops.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `tollgate_policy_shadow_mismatches_total{candidate="no-matching-policy",live="allowed"} 1`) {
+		t.Fatalf("mismatch not counted:\n%s", grepLines(rec.Body.String(), "shadow"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
