@@ -81,9 +81,5 @@ func (g *Gate) factorPending(w http.ResponseWriter, r *http.Request, st *reqStat
 		g.problem(w, st, http.StatusUnauthorized, "Second factor required", "Prove your second factor at "+mfa.PathVerify+" first.")
 		return
 	}
-	rd := st.target.Path
-	if st.target.RawQuery != "" {
-		rd += "?" + st.target.RawQuery
-	}
-	http.Redirect(w, r, g.deps.MFA.NextStep(r.Context(), st.sess.UserID)+"?rd="+url.QueryEscape(rd), http.StatusSeeOther)
+	http.Redirect(w, r, g.deps.MFA.NextStep(r.Context(), st.sess.UserID)+"?rd="+url.QueryEscape(returnTo(st.target)), http.StatusSeeOther)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/tollgate/tollgate/idp/mfa"
@@ -138,21 +137,10 @@ func serveCSS(w http.ResponseWriter, _ *http.Request) {
 // person proves it again by signing in again, and comes back to the page; a form they were
 // posting is not replayed: they submit it again, knowingly.
 func (g *Gate) stepUp(w http.ResponseWriter, r *http.Request, st *reqState, d policy.Decision) {
-	back := st.target.Path
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		back = safeRedirect(r.Header.Get("Referer"))
-		if ref, err := url.Parse(r.Header.Get("Referer")); err == nil && ref.Host == g.public.Host {
-			back = safeRedirect(ref.RequestURI())
-		}
-	} else if st.target.RawQuery != "" {
-		back += "?" + st.target.RawQuery
-	}
+	link := g.stepUpLink(st.sess, r.Method, r.Header.Get("Referer"), st.target)
 	msg := fmt.Sprintf("This action needs a second factor proven within the last %s. Sign in again with your second factor, then repeat the action.", d.MFAMaxAge)
-	link := reservedPrefix + "login?rd=" + url.QueryEscape(back)
-	if g.deps.MFA != nil && g.cfg.MFAMode != "idp" && g.cfg.MFAMode != "" && st.sess.UserID != "" {
-		// The gate's own factor proves it again without leaving the gate.
+	if strings.HasPrefix(link, mfa.PathVerify) {
 		msg = fmt.Sprintf("This action needs a second factor proven within the last %s. Confirm it, then repeat the action.", d.MFAMaxAge)
-		link = mfa.PathVerify + "?rd=" + url.QueryEscape(back)
 	}
 	if wantsJSON(r) {
 		w.Header().Set("WWW-Authenticate", `Cookie realm="tollgate", error="insufficient_user_authentication", max_age=`+fmt.Sprint(int(d.MFAMaxAge.Seconds())))

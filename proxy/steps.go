@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/tollgate/tollgate/audit"
@@ -97,7 +96,7 @@ func (g *Gate) sessionOf(w http.ResponseWriter, r *http.Request, st *reqState) (
 func (g *Gate) requireMFA(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
-		if g.cfg.RequireMFA && st.sess.MFAAt.IsZero() {
+		if g.factorMissing(st.sess) {
 			g.factorPending(w, r, st)
 			return
 		}
@@ -110,26 +109,11 @@ func (g *Gate) requireMFA(next http.Handler) http.Handler {
 func (g *Gate) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
-		ip, _ := netip.ParseAddr(st.clientIP)
-		d, err := g.deps.Decider.Decide(r.Context(), policy.Request{
-			Method: st.target.Method, Path: st.target.Path, Roles: st.sess.Roles, Subject: st.sess.Identity.Subject,
-			ClientIP: ip.Unmap(), Now: g.deps.Now(), MFAAt: st.sess.MFAAt, Owns: st.sess.Owns,
-		})
+		d, err := g.decide(r.Context(), st)
 		if err != nil {
-			st.effect = "error"
-			g.deps.Log.Error("policy decision failed", "request_id", st.id, "err", err)
-			g.errorPage(w, r, st, http.StatusServiceUnavailable, "Temporarily unavailable",
-				"The gate could not check your access right now. Try again in a moment.")
+			g.undecided(w, r, st)
 			return
 		}
-		st.decision = &d
-		st.route = routeLabel(d)
-		effect := "deny"
-		if d.Allow {
-			effect = "allow"
-		}
-		st.effect = effect
-		g.deps.Metrics.decisions.WithLabelValues(effect, d.Reason).Inc()
 		if !d.Allow {
 			g.forbidden(w, r, st, d)
 			return
@@ -176,9 +160,5 @@ func (g *Gate) unauthenticated(w http.ResponseWriter, r *http.Request, st *reqSt
 		g.problem(w, st, http.StatusUnauthorized, "Unauthenticated", "Sign in at "+reservedPrefix+"login first.")
 		return
 	}
-	rd := st.target.Path
-	if st.target.RawQuery != "" {
-		rd += "?" + st.target.RawQuery
-	}
-	g.startLogin(w, r, st, rd)
+	g.startLogin(w, r, st, returnTo(st.target))
 }

@@ -64,21 +64,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	out.Header.Set("X-Request-Id", st.id)
 
-	h, s := g.cfg.Headers, st.sess
-	out.Header.Set(h.User, headerValue(s.Identity.Subject))
-	out.Header.Set(h.Email, headerValue(s.Identity.Email))
-	out.Header.Set(h.Name, headerValue(s.Identity.Name))
-	out.Header.Set(h.Roles, strings.Join(s.Roles, ","))
-	out.Header.Set(h.CSRF, s.CSRF)
-	if g.assert != nil {
-		if tok, err := g.assert.token(s); err == nil {
-			out.Header.Set(g.assert.header, tok)
-		} else {
-			// Without its assertion the request would look forged to an upstream that
-			// checks; send none, the upstream refuses, and the log says why.
-			g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
-		}
-	}
+	g.setIdentity(out.Header, st)
 	st.upstreamStart = g.deps.Now()
 }
 
