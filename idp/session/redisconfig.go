@@ -167,6 +167,11 @@ func (c RedisConfig) Client() (redis.UniversalClient, error) {
 			Username: c.Username, Password: password,
 			DialTimeout: dial, ReadTimeout: read, WriteTimeout: write,
 			MaxRetries: retries, DialerRetries: dialAttempts, TLSConfig: tlsConfig,
+			// The slot map is reloaded on a MOVED reply or once it is this old. A dead primary
+			// answers nothing, so its slots would stay pointed at it for the default minute
+			// after a replica has taken over; a reload is one CLUSTER SLOTS, run in the
+			// background, at most this often.
+			ClusterStateReloadInterval: time.Second,
 		}), nil
 	default:
 		return redis.NewClient(&redis.Options{
