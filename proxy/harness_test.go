@@ -64,6 +64,8 @@ type recorder struct {
 	seen map[string]*http.Request
 	n    int
 	path string // escaped path of the last request received
+	// setCookies are sent by the app on every response, to try to plant cookies.
+	setCookies []string
 	// events, when set, makes a request that accepts text/event-stream a stream of one event
 	// per value sent, ending when the channel closes.
 	events chan string
@@ -79,6 +81,9 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Upgrade") != "" {
 		echoUpgrade(w)
 		return
+	}
+	for _, c := range rc.setCookies {
+		w.Header().Add("Set-Cookie", c)
 	}
 	if r.Header.Get("Accept") == "text/event-stream" && rc.events != nil {
 		streamEvents(w, r, rc.events)
@@ -189,6 +194,7 @@ func (e *env) setIdP(up bool) {
 type envOpts struct {
 	backend string // "embedded" or "redis"
 	mfaAMR  []string
+	acr     []string         // accepted acr values
 	now     func() time.Time // the gate's clock; nil means time.Now
 	// directory is "" (roles from the IdP groups only), or "sqlite" / "postgres" for a durable
 	// directory holding the demo users with their roles.
@@ -293,6 +299,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	ocfg := oidc.Config{Issuer: idpSrv.URL, ClientID: "gate", ClientSecret: "gate-secret"}
 	ocfg.MFA.AMR = o.mfaAMR
+	ocfg.MFA.ACR = o.acr
 	if o.mfaMode != "" {
 		off := false
 		ocfg.MFA.Required = &off
