@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -95,22 +94,23 @@ func serve(b *testing.B, h http.Handler, n int, cookie string) time.Duration {
 	return time.Since(start) / time.Duration(n)
 }
 
-// benchStore is what the gate needs of a session store here.
-type benchStore interface {
-	proxy.SessionStore
-	proxy.OnceStore
-}
+// BenchmarkGate measures an authenticated GET through the whole chain (canonicalize, session,
+// second-factor state, policy, audit record, upstream) and reports it against a bare
+// httputil.ReverseProxy with the same transport, measured in the same run: x-bare is gate ÷ bare.
+func BenchmarkGate(b *testing.B) {
+	upstream := benchUpstream(b)
+	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	bare := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream) }, Transport: transport}
+	opt := session.Options{Idle: time.Hour, Absolute: 12 * time.Hour}
 
-// benchStores are the session stores BenchmarkGate runs with, by sub-benchmark name.
-func benchStores(opt session.Options) map[string]func(b *testing.B) benchStore {
-	redisClient := func(b *testing.B) *redis.Client {
-		srv := redistest.Start(b)
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		b.Cleanup(func() { c.Close() })
-		return c
-	}
-	return map[string]func(b *testing.B) benchStore{
-		"embedded": func(b *testing.B) benchStore {
+	stores := map[string]func(b *testing.B) interface {
+		proxy.SessionStore
+		proxy.OnceStore
+	}{
+		"embedded": func(b *testing.B) interface {
+			proxy.SessionStore
+			proxy.OnceStore
+		} {
 			st, err := session.NewEmbedded(filepath.Join(b.TempDir(), "s.db"), opt)
 			if err != nil {
 				b.Fatal(err)
@@ -118,96 +118,28 @@ func benchStores(opt session.Options) map[string]func(b *testing.B) benchStore {
 			b.Cleanup(func() { st.Close() })
 			return st
 		},
-		"redis": func(b *testing.B) benchStore { return session.NewRedis(redisClient(b), opt) },
-		"redis-cached": func(b *testing.B) benchStore {
-			st, err := session.NewCached(redisClient(b), opt, session.CacheOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { st.Close() })
-			deadline := time.Now().Add(10 * time.Second)
-			for !st.Healthy() {
-				if time.Now().After(deadline) {
-					b.Fatal("the session cache did not subscribe within 10s")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			return st
+		"redis": func(b *testing.B) interface {
+			proxy.SessionStore
+			proxy.OnceStore
+		} {
+			srv := redistest.Start(b)
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			b.Cleanup(func() { c.Close() })
+			return session.NewRedis(c, opt)
 		},
 	}
-}
-
-// benchPipeline opens the real audit pipeline (spool on disk, one stdout sink to nowhere).
-func benchPipeline(b *testing.B, fsync string) *audit.Pipeline {
-	p, err := audit.Open(audit.Config{
-		Spool: audit.SpoolConfig{Dir: b.TempDir(), MaxBytes: 8 << 30, SegmentBytes: 64 << 20, Fsync: fsync},
-		Sinks: []audit.SinkConfig{{Type: audit.SinkStdout}},
-	}, audit.Deps{Stdout: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { p.Close(context.Background()) })
-	return p
-}
-
-// serveCounting is serve that also returns the allocations per request, counted as
-// b.ReportAllocs counts them (every goroutine, the in-process upstream included).
-func serveCounting(b *testing.B, h http.Handler, n int, cookie string) (time.Duration, float64) {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	d := serve(b, h, n, cookie)
-	runtime.ReadMemStats(&after)
-	return d, float64(after.Mallocs-before.Mallocs) / float64(n)
-}
-
-// BenchmarkGate measures an authenticated GET through the whole chain (canonicalize, session,
-// second-factor state, policy, audit record, upstream) and reports it against a bare
-// httputil.ReverseProxy with the same transport, measured in the same run: x-bare is gate ÷ bare.
-//
-// embedded, redis and redis-cached differ in the session store and write audit records to a
-// discarding writer. The audit-* variants use redis-cached with the real audit pipeline
-// (spool fsync always or interval) and report audit-ns/op: the same gate with the pipeline
-// minus with the discarding writer, both measured here.
-func BenchmarkGate(b *testing.B) {
-	upstream := benchUpstream(b)
-	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
-	bare := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream) }, Transport: transport}
-	stores := benchStores(session.Options{Idle: time.Hour, Absolute: 12 * time.Hour})
-	discard := func(*testing.B) proxy.Auditor { return audit.NewWriter(io.Discard, nil) }
-
-	for _, bc := range []struct {
-		name, store string
-		audit       func(b *testing.B) proxy.Auditor
-	}{
-		{"embedded", "embedded", nil},
-		{"redis", "redis", nil},
-		{"redis-cached", "redis-cached", nil},
-		{"redis-cached+audit-always", "redis-cached", func(b *testing.B) proxy.Auditor { return benchPipeline(b, audit.FsyncAlways) }},
-		{"redis-cached+audit-interval", "redis-cached", func(b *testing.B) proxy.Auditor { return benchPipeline(b, audit.FsyncInterval) }},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			st := stores[bc.store](b)
-			withDiscard, token := benchGate(b, upstream, st, discard(b))
-			g := withDiscard
-			if bc.audit != nil {
-				g, _ = benchGate(b, upstream, st, bc.audit(b))
-			}
+	for _, name := range []string{"embedded", "redis"} {
+		b.Run(name, func(b *testing.B) {
+			g, token := benchGate(b, upstream, stores[name](b), audit.NewWriter(io.Discard, nil))
 			serve(b, g, 200, token) // warm connections and caches
 			serve(b, bare, 200, "")
 			b.ReportAllocs()
 			b.ResetTimer()
-			gate, gateAllocs := serveCounting(b, g, b.N, token)
+			gate := serve(b, g, b.N, token)
 			b.StopTimer()
-			bareT, bareAllocs := serveCounting(b, bare, b.N, "")
+			bareT := serve(b, bare, b.N, "")
 			b.ReportMetric(float64(gate)/float64(bareT), "x-bare")
 			b.ReportMetric(float64(bareT.Nanoseconds()), "bare-ns/op")
-			b.ReportMetric(bareAllocs, "bare-allocs/op")
-			b.ReportMetric(gateAllocs-bareAllocs, "allocs-beyond-bare")
-			if bc.audit != nil {
-				serve(b, withDiscard, 200, token)
-				without := serve(b, withDiscard, b.N, token)
-				b.ReportMetric(float64((gate - without).Nanoseconds()), "audit-ns/op")
-			}
 		})
 	}
 }
