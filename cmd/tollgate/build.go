@@ -38,6 +38,7 @@ type store interface {
 var (
 	_ store = (*session.EmbeddedStore)(nil)
 	_ store = (*session.RedisStore)(nil)
+	_ store = (*cachedRedisStore)(nil)
 )
 
 // gateway is an assembled gate with its operations endpoints, the parts that run beside it,
@@ -98,7 +99,7 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	gw.policy = holder
 
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -230,13 +231,21 @@ func (p policyCatalog) RoleInfo(role string) (string, []string, bool) {
 	return p.h.Engine().RoleInfo(role)
 }
 
-func openStore(cfg *Config) (store, error) {
+func openStore(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (store, error) {
 	opt := session.Options{Idle: cfg.Session.IdleTimeout, Absolute: cfg.Session.AbsoluteTimeout}
 	switch cfg.Session.Backend {
 	case "redis":
 		client, err := cfg.Session.Redis.Client()
 		if err != nil {
 			return nil, fmt.Errorf("session.redis: %w", err)
+		}
+		if c := cfg.Session.Cache; c.Enabled {
+			cs, err := session.NewCached(client, opt, session.CacheOptions{MaxEntries: c.MaxEntries, TTL: c.TTL, Registerer: reg, Log: log})
+			if err != nil {
+				client.Close()
+				return nil, fmt.Errorf("session.cache: %w", err)
+			}
+			return &cachedRedisStore{CachedStore: cs, client: client}, nil
 		}
 		return &redisStore{RedisStore: session.NewRedis(client, opt), client: client}, nil
 	default:
@@ -255,6 +264,16 @@ type redisStore struct {
 }
 
 func (r *redisStore) Close() error { return r.client.Close() }
+
+// cachedRedisStore stops the cache's invalidation listener, then closes the client.
+type cachedRedisStore struct {
+	*session.CachedStore
+	client interface{ Close() error }
+}
+
+func (c *cachedRedisStore) Close() error {
+	return errors.Join(c.CachedStore.Close(), c.client.Close())
+}
 
 // opsHandler serves metrics and health on the operations listener.
 func opsHandler(reg *prometheus.Registry, deps map[string]func(context.Context) error) http.Handler {

@@ -55,6 +55,15 @@ type SessionConfig struct {
 	IdleTimeout     time.Duration       `yaml:"idle_timeout"`
 	AbsoluteTimeout time.Duration       `yaml:"absolute_timeout"`
 	Redis           session.RedisConfig `yaml:"redis"`
+	Cache           SessionCacheConfig  `yaml:"cache"`
+}
+
+// SessionCacheConfig keeps sessions in memory on each replica, invalidated through Redis
+// pub/sub, so that a request needs no Redis round trip.
+type SessionCacheConfig struct {
+	Enabled    bool          `yaml:"enabled"`
+	MaxEntries int           `yaml:"max_entries"` // default 10000
+	TTL        time.Duration `yaml:"ttl"`         // longest an entry is kept; default 10s
 }
 
 // PolicyConfig names the policy file.
@@ -161,8 +170,14 @@ func (c *Config) validate() error {
 		}
 	case "redis":
 		add(c.Session.Redis.Validate())
+		if c.Session.Cache.MaxEntries < 0 || c.Session.Cache.TTL < 0 {
+			add(errors.New("session.cache.max_entries, session.cache.ttl: must not be negative"))
+		}
 	default:
 		add(fmt.Errorf("session.backend: %q is not a store; use embedded or redis", c.Session.Backend))
+	}
+	if c.Session.Cache.Enabled && c.Session.Backend != "redis" {
+		add(errors.New("session.cache.enabled: the cache is for the redis backend (it is invalidated through Redis); remove it or set session.backend: redis"))
 	}
 	if c.Session.IdleTimeout < 0 || c.Session.AbsoluteTimeout < 0 {
 		add(errors.New("session.idle_timeout, session.absolute_timeout: must be positive durations, e.g. 30m and 12h"))

@@ -37,6 +37,7 @@ commands:
   users         manage users:                  tollgate users list|add|set-roles|disable|enable|revoke|review|bootstrap-admin
   policy        explain, test, coverage:       tollgate policy explain --policy policy.yaml --roles support GET /payments
   audit verify  check an audit trail:          tollgate audit verify [--key checkpoint.pub] FILE...
+  bench         measure the gate on loopback:  tollgate bench [--store embedded,redis,redis-cached] [--duration 5s]
   version       print the version
 `
 
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tollgate", versionString())
 		return 0

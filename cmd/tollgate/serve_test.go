@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/examples/billing"
 	"github.com/tollgate/tollgate/idp/devidp"
+	"github.com/tollgate/tollgate/internal/redistest"
 	"github.com/tollgate/tollgate/policy"
 )
 
@@ -185,4 +186,31 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The Redis store with the session cache is assembled from config, and closes cleanly.
+func TestAssembleWithRedisSessionCache(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	live, _ := filepath.Abs("../../examples/policy.yaml")
+	cfg := &Config{path: filepath.Join(dir, "tollgate.yaml")}
+	insecure := false
+	cfg.Gate.PublicURL, cfg.Gate.Upstream.URL, cfg.Gate.Cookie.Secure = "http://127.0.0.1:1", "http://127.0.0.1:2", &insecure
+	cfg.OIDC.Issuer, cfg.OIDC.ClientID, cfg.OIDC.ClientSecret = "http://127.0.0.1:3", "c", "s"
+	cfg.Session.Backend, cfg.Session.Redis.Addrs, cfg.Session.Cache.Enabled = "redis", []string{srv.Addr()}, true
+	cfg.Policy.File = live
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := assemble(cfg, newLogger("error", io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	gw.ops.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	gw.close()
+	if !strings.Contains(rec.Body.String(), "tollgate_session_cache_healthy") {
+		t.Fatal("the session cache's metrics are not on the ops registry")
+	}
 }
