@@ -11,26 +11,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tollgate/tollgate/idp/devidp"
+	"github.com/tollgate/tollgate/internal/browsertest"
 )
 
-// browser starts headless Chromium with a fresh profile.
+// browser starts headless Chromium for a test, with a deadline for the whole test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
-	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
+	ctx, cancel := context.WithTimeout(browsertest.Start(t), 120*time.Second)
+	t.Cleanup(cancel)
 	return ctx
 }
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tollgate/tollgate/internal/browsertest"
 )
 
 // The browser tests drive the pages in a real headless Chromium: the handler runs behind an
@@ -63,20 +64,7 @@ func newBrowserHarness(t *testing.T, opts ...harnessOption) (*harness, *browser)
 
 func startBrowser(t *testing.T, public string) *browser {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install it, e.g. apt-get install chromium")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout (see chromedp.Run)
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx := browsertest.Start(t)
 	return &browser{t: t, ctx: ctx, url: public}
 }
 
