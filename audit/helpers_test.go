@@ -282,3 +282,66 @@ func writeTrail(t testing.TB, path string, lines [][]byte) {
 		t.Fatal(err)
 	}
 }
+
+// trailShape renders a trail written by writeN from record 0 as runs of records and
+// checkpoints, e.g. "r10 c r5 c", so that a test failing on it shows where a line is missing.
+// Whatever breaks the trail is marked with "!": a seq that does not follow the line before, a
+// checkpoint that does not sign the line right before it, a record out of writeN's order.
+func trailShape(t testing.TB, lines [][]byte) string {
+	t.Helper()
+	var parts []string
+	run, next := 0, 0
+	var prev uint64
+	endRun := func() {
+		if run > 0 {
+			parts = append(parts, fmt.Sprintf("r%d", run))
+			run = 0
+		}
+	}
+	mark := func(format string, args ...any) {
+		endRun()
+		parts = append(parts, "!"+fmt.Sprintf(format, args...))
+	}
+	for _, line := range lines {
+		l, err := parseLinked(bytes.TrimSuffix(line, []byte("\n")))
+		if err != nil {
+			mark("%v", err)
+			continue
+		}
+		if l.chain.Seq != prev+1 {
+			mark("seq %d after %d", l.chain.Seq, prev)
+		}
+		prev = l.chain.Seq
+		if l.action != EventCheckpoint {
+			if want := testRecord(next).Event.ID; eventID(t, line) != want {
+				mark("%s where %s was due", eventID(t, line), want)
+			}
+			fmt.Sscanf(eventID(t, line), "rec-%d", &next)
+			next++
+			run++
+			continue
+		}
+		endRun()
+		cp, _ := l.obj["tollgate.checkpoint"].(map[string]any)
+		if signed := fmt.Sprint(cp["seq"]); signed != fmt.Sprint(l.chain.Seq-1) {
+			mark("checkpoint at seq %d signs seq %s", l.chain.Seq, signed)
+		}
+		parts = append(parts, "c")
+	}
+	endRun()
+	return strings.Join(parts, " ")
+}
+
+// spooledShape is trailShape of every segment left in a closed pipeline's spool.
+func spooledShape(t testing.TB, dir string) string {
+	t.Helper()
+	ixs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines [][]byte
+	for _, ix := range ixs {
+		lines = append(lines, readLinesOf(t, segmentPath(dir, ix))...)
+	}
+	return trailShape(t, lines)
+}
