@@ -150,6 +150,7 @@ type env struct {
 	store       store
 	redis       *redistest.Server
 	audit       *syncBuffer
+	logs        *syncBuffer // the gate's log lines
 	registry    *prometheus.Registry
 	directory   *directory.SQLStore
 	admin       *admin.Handler
@@ -237,7 +238,7 @@ func openDirectory(t *testing.T, driver string) *directory.SQLStore {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{audit: &syncBuffer{}, registry: prometheus.NewRegistry()}
+	e := &env{audit: &syncBuffer{}, logs: &syncBuffer{}, registry: prometheus.NewRegistry()}
 	var gateH, idpH http.Handler
 	e.idpUp = true
 	gateSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gateH.ServeHTTP(w, r) }))
@@ -335,7 +336,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.deps = proxy.Deps{
 		Sessions: e.store, Once: e.store, Decider: pol, Login: rp, Refresher: rp,
 		Directory: directory.NewResolver(durable, dir, o.mode, nil), Audit: audit.NewWriter(e.audit, nil), Metrics: metrics,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: o.now,
+		Log: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: o.now,
 	}
 	if o.decider != nil {
 		e.deps.Decider = o.decider(pol)
