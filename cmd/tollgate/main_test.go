@@ -132,33 +132,12 @@ func TestDemoSignsInAndServesTheApp(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(urls["gate"] + "/customers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), `name="username"`) || !strings.Contains(string(page), `name="password"`) {
-		t.Fatalf("gate did not lead to the IdP login form:\n%s", page)
-	}
-	action := regexp.MustCompile(`<form[^>]*action="([^"]+)"`).FindSubmatch(page)
-	form := url.Values{"username": {"sales"}, "password": {"demo"}}
-	for _, h := range regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(page, -1) {
-		form.Set(string(h[1]), strings.ReplaceAll(string(h[2]), "&amp;", "&"))
-	}
-	target, _ := url.Parse(resp.Request.URL.String())
-	ref, _ := url.Parse(strings.ReplaceAll(string(action[1]), "&amp;", "&"))
-	resp, err = c.PostForm(target.ResolveReference(ref).String(), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/customers" || !strings.Contains(string(body), "Sam Sales") {
+	resp, body := signIn(t, c, urls["gate"]+"/customers", "sales", "demo")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/customers" || !strings.Contains(body, "Sam Sales") {
 		t.Fatalf("after login: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
 	}
 	// A sales rep may not see payments.
-	resp, err = c.Get(urls["gate"] + "/payments")
+	resp, err := c.Get(urls["gate"] + "/payments")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,4 +176,37 @@ func waitForFile(t *testing.T, path, want string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+var (
+	formAction  = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
+	hiddenInput = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
+)
+
+// signIn opens start with a browser-like client, which the gate sends to the IdP's login form;
+// it fills in the form as a person would and returns where the browser ends up, with its body.
+func signIn(t *testing.T, c *http.Client, start, user, password string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action := formAction.FindSubmatch(page)
+	if action == nil || !strings.Contains(string(page), `name="username"`) || !strings.Contains(string(page), `name="password"`) {
+		t.Fatalf("the gate did not lead to the IdP login form:\n%s", page)
+	}
+	form := url.Values{"username": {user}, "password": {password}}
+	for _, h := range hiddenInput.FindAllSubmatch(page, -1) {
+		form.Set(string(h[1]), strings.ReplaceAll(string(h[2]), "&amp;", "&"))
+	}
+	ref, _ := url.Parse(strings.ReplaceAll(string(action[1]), "&amp;", "&"))
+	resp, err = c.PostForm(resp.Request.URL.ResolveReference(ref).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
 }

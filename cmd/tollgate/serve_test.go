@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,26 +102,7 @@ audit:
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(gateURL + "/reports")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	action := regexp.MustCompile(`<form[^>]*action="([^"]+)"`).FindSubmatch(page)
-	if action == nil {
-		t.Fatalf("no IdP login form:\n%s", page)
-	}
-	form := url.Values{"username": {"accountant"}, "password": {"demo"}}
-	for _, h := range regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(page, -1) {
-		form.Set(string(h[1]), strings.ReplaceAll(string(h[2]), "&amp;", "&"))
-	}
-	ref, _ := url.Parse(strings.ReplaceAll(string(action[1]), "&amp;", "&"))
-	resp, err = c.PostForm(resp.Request.URL.ResolveReference(ref).String(), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := signIn(t, c, gateURL+"/reports", "accountant", "demo")
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/reports" {
 		t.Fatalf("after login: %d at %s", resp.StatusCode, resp.Request.URL)
 	}

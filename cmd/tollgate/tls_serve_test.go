@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -242,26 +241,7 @@ audit:
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool()}}}
-	resp, err := browser.Get(gateURL + "/reports")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	action := regexp.MustCompile(`<form[^>]*action="([^"]+)"`).FindSubmatch(page)
-	if action == nil {
-		t.Fatalf("no IdP login form:\n%s", page)
-	}
-	form := url.Values{"username": {"accountant"}, "password": {"demo"}}
-	for _, h := range regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(page, -1) {
-		form.Set(string(h[1]), strings.ReplaceAll(string(h[2]), "&amp;", "&"))
-	}
-	ref, _ := url.Parse(strings.ReplaceAll(string(action[1]), "&amp;", "&"))
-	resp, err = browser.PostForm(resp.Request.URL.ResolveReference(ref).String(), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := signIn(t, browser, gateURL+"/reports", "accountant", "demo")
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != gateURL+"/reports" {
 		t.Fatalf("after login: %d at %s\n%s", resp.StatusCode, resp.Request.URL, stderr.String())
 	}
