@@ -27,6 +27,7 @@ func BenchmarkSpoolWrite(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := testConfig(b, SinkConfig{Type: SinkStdout})
 			cfg.Spool.MaxBytes, cfg.Spool.SegmentBytes, cfg.Spool.Fsync = 8<<30, 64<<20, bc.fsync
+			cfg.Checkpoint.EveryRecords = defaultEveryRecords // as deployed, not the tests' 10
 			fsync := fsyncCost(b, cfg.Spool.Dir)
 			p, err := Open(cfg, Deps{Stdout: io.Discard})
 			if err != nil {
@@ -78,4 +79,25 @@ func fsyncCost(b *testing.B, dir string) time.Duration {
 		}
 	}
 	return time.Since(start) / n
+}
+
+// BenchmarkWriteInterval is the cost of one Write with fsync interval, one writer: the work a
+// request pays for its record when it does not wait for the disk.
+func BenchmarkWriteInterval(b *testing.B) {
+	cfg := testConfig(b, SinkConfig{Type: SinkStdout})
+	cfg.Spool.MaxBytes, cfg.Spool.SegmentBytes, cfg.Spool.Fsync = 8<<30, 64<<20, FsyncInterval
+	cfg.Checkpoint.EveryRecords = defaultEveryRecords // as deployed, not the tests' 10
+	p, err := Open(cfg, Deps{Stdout: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(b.Context())
+	rec := testRecord(1)
+	rec.Event.ID = ""
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -102,31 +102,58 @@ func prepare(m map[string]any) (*prepared, error) {
 	return &prepared{before: a[1 : len(a)-1], after: b[1 : len(b)-1]}, nil
 }
 
-// link returns the line (canonical JSON, no newline) that follows head, and the new head.
-// The bytes are exactly those canonical would give for the whole record, which Verify checks.
+// link returns the line (canonical JSON, ending in a newline) that follows head, and the new
+// head. The bytes are exactly those canonical would give for the whole record, which Verify
+// checks. The hash covers the record without the chain's hash member; it is computed from the
+// pieces, so only the line itself is assembled.
 func (p *prepared) link(head chainHead) ([]byte, chainHead) {
 	next := chainHead{ID: head.ID, Seq: head.Seq + 1}
-	id, _ := canonical(head.ID)
-	prev, _ := canonical(head.Hash)
-	fields := fmt.Appendf(nil, `"id":%s,"prev_hash":%s,"seq":%d}`, id, prev, next.Seq)
-	sum := sha256.Sum256(p.assemble(nil, fields))
-	next.Hash = hex.EncodeToString(sum[:])
-	return p.assemble([]byte(`"hash":"`+next.Hash+`",`), fields), next
+	var scratch [160]byte
+	fields := append(scratch[:0], `"id":`...)
+	fields = appendString(fields, head.ID)
+	fields = append(fields, `,"prev_hash":`...)
+	fields = appendString(fields, head.Hash)
+	fields = append(fields, `,"seq":`...)
+	fields = strconv.AppendUint(fields, next.Seq, 10)
+	fields = append(fields, '}')
+
+	h := sha256.New()
+	p.each(nil, fields, func(b []byte) { h.Write(b) })
+	var sum [sha256.Size]byte
+	next.Hash = hex.EncodeToString(h.Sum(sum[:0]))
+
+	var hash [len(`"hash":"",`) + 2*sha256.Size]byte
+	hm := append(append(append(hash[:0], `"hash":"`...), next.Hash...), `",`...)
+	line := make([]byte, 0, len(p.before)+len(p.after)+len(hm)+len(fields)+24)
+	p.each(hm, fields, func(b []byte) { line = append(line, b...) })
+	return append(line, '\n'), next
 }
 
-func (p *prepared) assemble(hash, fields []byte) []byte {
-	b := make([]byte, 0, len(p.before)+len(p.after)+len(hash)+len(fields)+24)
-	b = append(b, '{')
+// each passes the pieces of the record with its chain member, in order, to f.
+func (p *prepared) each(hash, fields []byte, f func([]byte)) {
+	f(open)
 	if len(p.before) > 0 {
-		b = append(append(b, p.before...), ',')
+		f(p.before)
+		f(comma)
 	}
-	b = append(b, `"`+chainKey+`":{`...)
-	b = append(append(b, hash...), fields...)
+	f(chainOpen)
+	if len(hash) > 0 {
+		f(hash)
+	}
+	f(fields)
 	if len(p.after) > 0 {
-		b = append(append(b, ','), p.after...)
+		f(comma)
+		f(p.after)
 	}
-	return append(b, '}')
+	f(closeBrace)
 }
+
+var (
+	open       = []byte("{")
+	comma      = []byte(",")
+	closeBrace = []byte("}")
+	chainOpen  = []byte(`"` + chainKey + `":{`)
+)
 
 // link adds the chain fields after head to m and returns the line and the new head.
 func link(m map[string]any, head chainHead) ([]byte, chainHead, error) {
@@ -135,7 +162,7 @@ func link(m map[string]any, head chainHead) ([]byte, chainHead, error) {
 		return nil, head, err
 	}
 	line, next := p.link(head)
-	return line, next, nil
+	return line[:len(line)-1], next, nil
 }
 
 // linked is a line of the trail taken apart.

@@ -194,20 +194,44 @@ func (d *deliverer) read() ([]Entry, cursor, <-chan struct{}, error) {
 	}
 }
 
+// entryOf reads what sinks need from a spooled line. Every record passes through here once per
+// sink, so the line is scanned rather than decoded; a line it cannot read gets zero fields.
 func entryOf(line []byte) Entry {
-	var h struct {
-		Time  time.Time `json:"@timestamp"`
-		Event struct {
-			ID      string `json:"id"`
-			Action  string `json:"action"`
-			Outcome string `json:"outcome"`
-		} `json:"event"`
-		Chain struct {
-			Seq uint64 `json:"seq"`
-		} `json:"tollgate.chain"`
+	e := Entry{Line: line}
+	s := lineScanner{b: line}
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "@timestamp":
+			e.Time, _ = time.Parse(time.RFC3339Nano, s.str())
+		case "event":
+			s.object(func(key []byte) {
+				switch string(key) {
+				case "id":
+					e.ID = s.str()
+				case "action":
+					e.Action = s.str()
+				case "outcome":
+					e.Outcome = s.str()
+				default:
+					s.skip()
+				}
+			})
+		case chainKey:
+			s.object(func(key []byte) {
+				if string(key) == "seq" {
+					e.Seq = s.uint()
+				} else {
+					s.skip()
+				}
+			})
+		default:
+			s.skip()
+		}
+	})
+	if s.bad {
+		return Entry{Line: line}
 	}
-	_ = json.Unmarshal(line, &h) // the spool only holds lines it wrote; zero fields otherwise
-	return Entry{Line: line, ID: h.Event.ID, Action: h.Event.Action, Outcome: h.Event.Outcome, Time: h.Time, Seq: h.Chain.Seq}
+	return e
 }
 
 // deliver retries the batch until the sink takes it or refuses it for good. It fails only

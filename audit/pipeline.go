@@ -182,11 +182,7 @@ func (p *Pipeline) Write(r Record) error {
 		r.Event.Kind = "event"
 	}
 	r.Chain, r.Checkpoint = nil, nil
-	obj, err := recordObject(r)
-	if err != nil {
-		return err
-	}
-	rec, err := prepare(obj)
+	rec, err := prepareRecord(&r)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,6 @@ func (s *spool) appendRecord(build func(chainHead) (*prepared, error), droppable
 			return 0, err
 		}
 		line, next := rec.link(s.head)
-		line = append(line, '\n')
 		n := int64(len(line))
 		if n > maxRecordBytes {
 			return 0, fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, n)
