@@ -30,6 +30,7 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 		"no roles":                  {Request{Method: "GET", Path: "/"}, ReasonNoRoles},
 		"invalid":                   {Request{Method: "GET", Path: "/a/../b", Roles: []string{"admin"}}, ReasonInvalidRequest},
 		"many roles":                {Request{Method: "GET", Path: "/", Roles: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "sales"}}, ReasonAllowed},
+		"escapes in match form":     {Request{Method: "GET", Path: "/profiles/%C3%A9@corp", Roles: []string{"admin"}}, ReasonAllowed},
 	}
 	ctx := context.Background()
 	for name, tc := range reqs {
@@ -40,6 +41,28 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(50, func() { _, _ = e.Decide(ctx, r) }); n != 0 {
 			t.Errorf("%s: %v allocations per decision", name, n)
+		}
+	}
+}
+
+// TestDecideFoldingAllocatesOnce: a path with escapes to fold costs one allocation, its match
+// form, and no more.
+func TestDecideFoldingAllocatesOnce(t *testing.T) {
+	e, err := ParseWith("conditions.yaml", readFile("testdata/conditions.yaml")(t), Options{Now: func() time.Time { return fixedClock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range []Request{
+		{Method: "GET", Path: "/profiles/ann%40corp", Roles: []string{"admin"}},
+		{Method: "GET", Path: "/profiles/ceo%40corp", Roles: []string{"sales"}, Owns: map[string][]string{"customers": {"ceo@corp"}}},
+		{Method: "GET", Path: "/profiles/%c3%a9", Roles: []string{"admin"}},
+	} {
+		if d, err := e.Decide(ctx, r); err != nil || !d.Allow && d.Reason != ReasonDeniedByPolicy {
+			t.Fatalf("%q: %+v, %v", r.Path, d, err)
+		}
+		if n := testing.AllocsPerRun(50, func() { _, _ = e.Decide(ctx, r) }); n != 1 {
+			t.Errorf("%q: %v allocations per decision, want 1", r.Path, n)
 		}
 	}
 }

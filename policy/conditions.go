@@ -94,7 +94,14 @@ func mfaFresh(now, at time.Time, maxAge time.Duration) bool {
 	return age <= maxAge && age >= -maxClockSkew
 }
 
-// owned reports whether value is in the named ownership list.
+// owned reports whether value is in the named ownership list. value is the parameter's segment
+// of the path in match form, not as it was spelled nor fully decoded. Not as spelled, because
+// then "ann@corp" would own "/mail/ann@corp" but not "/mail/ann%40corp", and the decision would
+// again depend on the spelling. Not fully decoded, because the match form already names one
+// decoded value with exactly one string, equals it for the ids directories hold (digits,
+// letters, "-" "." "_" "~" and "@" in e-mail addresses), and leaves every other escape in the
+// one spelling canonical paths give it ("a b" is listed as "a%20b"), so lists written for
+// canonical segments keep their meaning.
 func owned(owns map[string][]string, list, value string) bool {
 	return value != "" && slices.Contains(owns[list], value)
 }

@@ -22,7 +22,7 @@ const (
 // Request is what is being decided: may a user holding Roles do Method on Path?
 type Request struct {
 	Method  string   // as sent; compared case-sensitively
-	Path    string   // canonical path, without the query
+	Path    string   // canonical path, without the query; matched in its match form (see package doc)
 	Roles   []string // the user's roles; a role the file does not define matches only raw ladon subject templates
 	Subject string   // who is asking, for logs only; never used in the decision
 
@@ -35,7 +35,9 @@ type Request struct {
 	MFAAt time.Time
 	// Owns holds the user's ownership lists from the directory, by list name, e.g.
 	// {"customers": {"1", "4"}}, for "owns" conditions. Values are compared with the path
-	// segment exactly as it appears in the canonical path.
+	// segment in match form (escapes of ! $ & ' ( ) * + , = : @ decoded, every other escape in
+	// upper-case hex): "ann@corp" owns both "/mail/ann@corp" and "/mail/ann%40corp", and a
+	// value with a space is listed as "a%20b".
 	Owns map[string][]string
 }
 
@@ -116,7 +118,7 @@ const maxKeptGroups = 8
 // by value: a pointer to the Request would make escape analysis move it to the heap.
 type matcher struct {
 	e            *Engine
-	method, path string
+	method, path string // path in match form (see matchForm)
 	mid          uint16 // the method's id; 0 when no literal action names it
 	roles        []string
 	ip           netip.Addr
@@ -145,8 +147,10 @@ type matcher struct {
 	visit func(*terminal)
 }
 
+// newMatcher starts a decision on a request whose path canonicalPath accepted. The path is
+// matched in its match form, so that no rule tells apart two spellings of the same path.
 func newMatcher(e *Engine, r *Request) matcher {
-	return matcher{e: e, method: r.Method, mid: e.methodID[r.Method], path: r.Path, roles: r.Roles, ip: r.ClientIP,
+	return matcher{e: e, method: r.Method, mid: e.methodID[r.Method], path: matchForm(r.Path), roles: r.Roles, ip: r.ClientIP,
 		now: e.decisionTime(*r), mfaAt: r.MFAAt, owns: r.Owns}
 }
 

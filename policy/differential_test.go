@@ -55,7 +55,8 @@ func (lr *ladonRef) verdict(r Request) verdict {
 	lctx := ladonContext(r, lr.e.decisionTime(r))
 	v := verdictDefaultDeny
 	for _, role := range r.Roles {
-		err := lr.l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: r.Path, Context: lctx})
+		// The compiled policies are written for paths in match form, as Decide matches them.
+		err := lr.l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: matchForm(r.Path), Context: lctx})
 		switch {
 		case err == nil:
 			v = verdictAllow
@@ -108,7 +109,9 @@ func (lr *ladonRef) want(r Request) (allow bool, reason string, needed []string)
 // ladon's own IsAllowed: allowed iff some role is allowed and no role is forcefully denied;
 // mfa-stale iff only a fresh second factor would allow it; NeededRoles exactly the roles ladon
 // allows on their own. Requests Decide refuses as non-canonical are checked to be denied, and
-// counted: ladon would have allowed some of them, which is why the check exists.
+// counted: ladon would have allowed some of them, which is why the check exists. Each request
+// is also decided in another spelling (characters of foldChars raw or escaped, escapes in
+// either hex case), which must make no difference at all.
 func TestDifferentialAgainstLadon(t *testing.T) {
 	clock := Options{Now: func() time.Time { return fixedClock }}
 	synth, _ := synthPolicy(300, 5)
@@ -124,7 +127,8 @@ func TestDifferentialAgainstLadon(t *testing.T) {
 		{"conditions and raw ladon", 10000, readFile("testdata/conditions.yaml"),
 			[]string{"/reports", "/reports/", "/reports/a/b", "/reportsX", "/files/abc/12.csv", "/files/abc/12.csvx",
 				"/files/ABC/12.csv", "/files/abc/x.csv", "/files/a/b/1.csv", "/customers/export.csv", "/customers/export.json",
-				"/customers/export.xml", "/customers/export", "/files/", "/files/x"}, true},
+				"/customers/export.xml", "/customers/export", "/files/", "/files/x",
+				"/profiles/ann@corp", "/profiles/ann%40corp", "/profiles/ceo%40corp", "/profiles/Ann@corp", "/profiles/ann@corpx"}, true},
 		{"synthetic", 4000, func(testing.TB) []byte { return []byte(synth) }, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +148,17 @@ func TestDifferentialAgainstLadon(t *testing.T) {
 					t.Fatal(err)
 				}
 				counts[d.Reason]++
+				other := r
+				other.Path = g.respell(r.Path)
+				if d2, err := e.Decide(ctx, other); err != nil || !cmp.Equal(d, d2, cmpopts.EquateEmpty()) {
+					t.Fatalf("%q and %q are spellings of one path but are decided differently: %+v, %v; %+v", r.Path, other.Path, d, err, d2)
+				}
+				if r.Path != other.Path && strings.ContainsAny(matchForm(r.Path), foldChars) {
+					counts["respelled"]++
+				}
+				if hasFoldEscape(r.Path) && d.Reason == ReasonDeniedByPolicy {
+					counts["escaped, denied"]++
+				}
 				full, err := e.referenceDecide(ctx, r)
 				if err != nil {
 					t.Fatal(err)
@@ -186,7 +201,7 @@ func TestDifferentialAgainstLadon(t *testing.T) {
 				want = append(want, ReasonMFAStale)
 			}
 			if tc.conditions {
-				want = append(want, "raw", "unknown roles", "client address", "time", "owns")
+				want = append(want, "raw", "unknown roles", "client address", "time", "owns", "respelled", "escaped, denied")
 			}
 			for _, k := range want {
 				if counts[k] < 10 {
@@ -198,6 +213,16 @@ func TestDifferentialAgainstLadon(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hasFoldEscape reports whether path holds a percent-encoded character of foldChars.
+func hasFoldEscape(path string) bool {
+	for i := strings.IndexByte(path, '%'); i >= 0 && i < len(path); i++ {
+		if v, ok := unhex2(path, i+1); path[i] == '%' && ok && isFoldChar[v] {
+			return true
+		}
+	}
+	return false
 }
 
 // effectOf is what a decision says, less the difference between "no roles" and "no role

@@ -123,7 +123,7 @@ func (e *Engine) Covers(method, path string) []string {
 		return nil
 	}
 	var routes []string
-	m := matcher{e: e, method: method, path: path}
+	m := matcher{e: e, method: method, path: matchForm(path)}
 	m.visit = func(t *terminal) {
 		for _, mr := range t.methods {
 			if mr.method == method {

@@ -74,7 +74,8 @@ func ladonVerdict(t testing.TB, e *Engine, r Request) verdict {
 	lctx := ladonContext(r, e.decisionTime(r))
 	v := verdictDefaultDeny
 	for _, role := range r.Roles {
-		err := l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: r.Path, Context: lctx})
+		// The compiled policies are written for paths in match form, as Decide matches them.
+		err := l.IsAllowed(context.Background(), &ladon.Request{Subject: role, Action: r.Method, Resource: matchForm(r.Path), Context: lctx})
 		switch {
 		case err == nil:
 			v = verdictAllow

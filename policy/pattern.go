@@ -22,7 +22,8 @@ var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // literalChars are the characters a literal segment may hold: RFC 3986 unreserved characters
 // plus the sub-delimiters and ':' '@' that canonical paths keep as they are. ';' is left out
 // (servers disagree on path parameters), as are '*' (reserved for "**"), '{' '}' (parameters),
-// '%' (canonical paths decode what a pattern could name) and '<' '>' (ladon's delimiters).
+// '%' (what a pattern could name is matched decoded, see matchForm) and '<' '>' (ladon's
+// delimiters).
 const literalChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+,=:@"
 
 // compilePattern checks a path pattern and turns it into a ladon resource template. The error
@@ -74,7 +75,8 @@ func compilePattern(pattern string) (string, error) {
 }
 
 func checkLiteral(seg string) error {
-	for _, c := range []byte(seg) {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
 		if strings.IndexByte(literalChars, c) >= 0 {
 			continue
 		}
@@ -86,6 +88,14 @@ func checkLiteral(seg string) error {
 		case '{', '}':
 			return fmt.Errorf("segment %q: a parameter must be a whole segment, e.g. \"/invoices/{id}\"", seg)
 		case '%':
+			switch v, ok := unhex2(seg, i+1); {
+			case ok && v == '*':
+				return fmt.Errorf("segment %q: %q is \"*\", which a literal segment cannot hold (it is kept for a final \"**\"); use \"{name}\" for the segment, or a raw ladon policy", seg, seg[i:i+3])
+			case ok && isFoldChar[v]:
+				// Requests are matched with both spellings read as the raw character, so the
+				// raw character is the one way to name it.
+				return fmt.Errorf("segment %q: write %q instead of %q: it matches requests with either spelling", seg, string(v), seg[i:i+3])
+			}
 			return fmt.Errorf("segment %q: percent-encoding is not allowed in patterns; write the character itself or use \"{name}\"", seg)
 		default:
 			return fmt.Errorf("segment %q: character %q is not allowed; use letters, digits and - . _ ~ ! $ & ' ( ) + , = : @", seg, c)

@@ -56,9 +56,12 @@ func (e *Engine) referenceDecide(ctx context.Context, r Request) (Decision, erro
 		d.Reason = ReasonInvalidRequest
 		return d, nil
 	}
+	// Ladon is asked about the path in the same match form as the index, and the raw
+	// policies' resources were folded alike when the file loaded.
+	path := matchForm(r.Path)
 	now := e.decisionTime(r)
 	lctx := ladonContext(r, now)
-	all, err := e.evaluateRoles(ctx, r.Roles, r.Method, r.Path, lctx)
+	all, err := e.evaluateRoles(ctx, r.Roles, r.Method, path, lctx)
 	if err != nil {
 		return Decision{Version: e.version, Reason: ReasonError}, err
 	}
@@ -70,7 +73,7 @@ func (e *Engine) referenceDecide(ctx context.Context, r Request) (Decision, erro
 		return d, nil
 	default:
 		// Denied by default: would a second factor proven now allow it?
-		f, err := e.evaluateRoles(ctx, r.Roles, r.Method, r.Path, freshContext(r, now))
+		f, err := e.evaluateRoles(ctx, r.Roles, r.Method, path, freshContext(r, now))
 		if err != nil {
 			return Decision{Version: e.version, Reason: ReasonError}, err
 		}
@@ -89,7 +92,7 @@ func (e *Engine) referenceDecide(ctx context.Context, r Request) (Decision, erro
 	// The roles that on their own would be allowed, given a fresh second factor.
 	fresh := freshContext(r, now)
 	for _, name := range e.roleNames {
-		m, err := e.evaluate(ctx, name, r.Method, r.Path, fresh)
+		m, err := e.evaluate(ctx, name, r.Method, path, fresh)
 		if err != nil {
 			return Decision{Version: e.version, Reason: ReasonError}, err
 		}

@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // maxPathLen bounds the work one request can cause in the matcher; canonical paths of the
 // applications behind the gate are far shorter.
@@ -82,39 +79,42 @@ func canonicalSegment(seg string, last bool) bool {
 	case ".", "..":
 		return false
 	}
-	encoded := false
+	// The decoded bytes must be valid UTF-8. They are checked as they are decoded, a rune at a
+	// time, rather than decoded into a new string: a path with escapes is decided without
+	// allocating for it, apart from its match form (see matchForm).
+	var buf [utf8.UTFMax]byte
+	n := 0
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if c != '%' {
 			if !isPathChar[c] {
 				return false
 			}
+		} else {
+			b, ok := unhex2(seg, i+1)
+			if !ok || b < 0x20 || b == 0x7f || isNeverEncoded[b] {
+				return false
+			}
+			c = b
+			i += 2
+		}
+		if n == 0 && c < utf8.RuneSelf {
 			continue
 		}
-		b, ok := unhex2(seg, i+1)
-		if !ok || b < 0x20 || b == 0x7f || isNeverEncoded[b] {
+		if n == len(buf) {
 			return false
 		}
-		encoded = true
-		i += 2
-	}
-	return !encoded || utf8.ValidString(decodeSegment(seg))
-}
-
-// decodeSegment percent-decodes a segment that canonicalSegment has already checked.
-func decodeSegment(seg string) string {
-	var b strings.Builder
-	b.Grow(len(seg))
-	for i := 0; i < len(seg); i++ {
-		if seg[i] == '%' {
-			c, _ := unhex2(seg, i+1)
-			b.WriteByte(c)
-			i += 2
-			continue
+		buf[n] = c
+		n++
+		// A rune starts with a byte of 0x80 or above here, so a one-byte decode is invalid.
+		if utf8.FullRune(buf[:n]) {
+			if _, size := utf8.DecodeRune(buf[:n]); size != n || size == 1 {
+				return false
+			}
+			n = 0
 		}
-		b.WriteByte(seg[i])
 	}
-	return b.String()
+	return n == 0
 }
 
 // unhex2 decodes the two hex digits at s[i:i+2].

@@ -39,7 +39,8 @@ func newRequestGen(e *Engine, seed uint64, samples ...string) *requestGen {
 		rnd:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		roles:   append(e.Roles(), "intern", "", "Administrator", "viewer<", "contractor", "contractor_bob", "auditor\n", "sales"),
 		methods: []string{"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "get", "Post", "", "G T", "GET\n"},
-		values:  []string{"1", "42", "INV-7", "a~b", "x.y", "%20", "%C3%A9", "*", "customersX", "payroll", "secret", "export.csv", "7.csv"},
+		values: []string{"1", "42", "INV-7", "a~b", "x.y", "%20", "%C3%A9", "%c3%a9", "*", "customersX", "payroll", "secret", "export.csv", "7.csv",
+			"ceo@corp", "ceo%40corp", "ann%40corp", "a+b", "a%2Bb", "a%2b", "x:y", "q1%2Cq2", "%3A", "%2A", "%22"},
 		garbage: []string{
 			"", ".", "..", "%2F", "%2f", "%5C", "%25", "%41", "%2e", "%0A", "%C0%AF", "%zz",
 			"a;b", "a?b", "?", "#", "a b", "\n", "\x00", "é", "<x>", "\\",
@@ -67,7 +68,7 @@ func newRequestGen(e *Engine, seed uint64, samples ...string) *requestGen {
 			5*time.Minute + time.Second, 9 * time.Minute, 10*time.Minute + time.Second, 15 * time.Minute,
 			16 * time.Minute, -30 * time.Second, -61 * time.Second, time.Hour},
 		owns: []map[string][]string{nil, {"customers": {"1", "42"}}, {"customers": {"INV-7", "export.csv"}}, {"customers": {"42"}},
-			{"customers": {}}, {"orders": {"1"}}},
+			{"customers": {}}, {"orders": {"1"}}, {"customers": {"ceo@corp", "a+b"}}, {"customers": {"ceo%40corp"}}},
 	}
 	for _, ip := range []string{"", "10.1.2.3", "10.200.0.9", "192.168.1.5", "172.16.0.1", "8.8.8.8", "2001:db8::1",
 		"2001:db9::1", "::ffff:10.1.2.3", "::ffff:192.168.1.5", "fe80::1%eth0", "::1"} {
@@ -163,7 +164,11 @@ func (g *requestGen) next() Request {
 			segs = append(segs, g.pick(g.garbage))
 		}
 	}
-	r := Request{Method: method, Path: strings.Join(segs, "/"), Roles: roles,
+	path = strings.Join(segs, "/")
+	if g.rnd.IntN(10) < 3 {
+		path = g.respell(path)
+	}
+	r := Request{Method: method, Path: path, Roles: roles,
 		ClientIP: g.ips[g.rnd.IntN(len(g.ips))],
 		Now:      g.times[g.rnd.IntN(len(g.times))],
 		Owns:     owns,
@@ -182,4 +187,37 @@ func cmpOr(t, otherwise time.Time) time.Time {
 		return otherwise
 	}
 	return t
+}
+
+// respell writes path with each character of foldChars, at random, raw or percent-encoded, and
+// each escape in random hex case: another spelling of the same path, which every rule must
+// treat alike. What is not a well-formed escape is left as it is.
+func (g *requestGen) respell(path string) string {
+	const upper, lower = "0123456789ABCDEF", "0123456789abcdef"
+	hex := func(c byte) string {
+		digits := upper
+		if g.rnd.IntN(2) == 0 {
+			digits = lower
+		}
+		return "%" + string(digits[c>>4]) + string(digits[c&0xf])
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if v, ok := unhex2(path, i+1); c == '%' && ok {
+			if isFoldChar[v] && g.rnd.IntN(2) == 0 {
+				b.WriteByte(v)
+			} else {
+				b.WriteString(hex(v))
+			}
+			i += 2
+			continue
+		}
+		if isFoldChar[c] && g.rnd.IntN(2) == 0 {
+			b.WriteString(hex(c))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

@@ -70,14 +70,11 @@ func (l *loader) resolveRaw(specs []rawSpec, roles []role) []rawPolicy {
 			}
 		}
 		for _, it := range s.resources {
-			switch {
-			case l.template(&p, it, s.key+".resources"):
-				l.checkLiteralParts(it, s.key+".resources")
-			case !canonicalPath(it.value):
-				l.errorf(it.line, s.key+".resources", "%q never matches: requests are decided on canonical paths such as /exports/2024", it.value)
+			if res, ok := l.rawResource(&p, it, s.key+".resources"); ok && !slices.Contains(p.resources, res) {
+				p.resources = append(p.resources, res)
 			}
 		}
-		p.subjects, p.actions, p.resources = values(s.subjects), values(s.actions), values(s.resources)
+		p.subjects, p.actions = values(s.subjects), values(s.actions)
 		for _, c := range s.conds {
 			l.rawCondition(&p, c)
 		}
@@ -98,6 +95,33 @@ func (l *loader) template(p *rawPolicy, it item, key string) bool {
 	}
 	p.templates[it.value] = re
 	return true
+}
+
+// rawResource checks one resource and returns it in the form it is matched in: its literal
+// text in match form, like the paths it is matched against, so that "/a%40b" and "/a@b" name
+// the same paths (two resources that differ only so become one). Messages quote the resource
+// as written.
+func (l *loader) rawResource(p *rawPolicy, it item, key string) (string, bool) {
+	if !isTemplate(it.value) {
+		if !canonicalPath(it.value) {
+			l.errorf(it.line, key, "%q never matches: requests are decided on canonical paths such as /exports/2024", it.value)
+			return "", false
+		}
+		return matchForm(strings.Clone(it.value)), true
+	}
+	folded := foldTemplate(strings.Clone(it.value))
+	re, err := compileTemplate(folded)
+	if err != nil {
+		l.errorf(it.line, key, "template %q: %v", it.value, err)
+		return "", false
+	}
+	l.checkLiteralParts(it, key)
+	if msg := expressionEscape(it.value); msg != "" {
+		l.errorf(it.line, key, "template %q: %s", it.value, msg)
+		return "", false
+	}
+	p.templates[folded] = re
+	return folded, true
 }
 
 // rawCondition checks one ladon condition: its type must read the context key it is under.
