@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +46,7 @@ var (
 // gateway is an assembled gate with its operations endpoints, the parts that run beside it,
 // and what to close at the end.
 type gateway struct {
-	gate      *proxy.Gate
+	gate      *liveGate // what the listener serves; a reload may swap in a rebuilt gate
 	ops       http.Handler
 	directory *directory.SQLStore // nil without a durable store
 	admin     *admin.Handler      // nil without a durable store
@@ -54,6 +56,15 @@ type gateway struct {
 	tls       gateTLS // the listener's TLS (nil without listen.tls) and the upstream transport
 	log       *slog.Logger
 	closers   []func() error
+
+	// What a configuration reload needs (reload.go).
+	cfg      atomic.Pointer[Config] // the configuration in force: restart-only keys keep their start values
+	file     string                 // the file reload reads; "" when not started from one (the demo)
+	level    *slog.LevelVar         // the log's level; nil makes log.level wait for a restart
+	dir      *liveDirectory         // the file directory in force
+	gateDeps proxy.Deps             // a rebuilt gate gets the very same stores, metrics and handlers
+	reloads  reloadMetrics
+	reloadMu sync.Mutex // one reload at a time
 }
 
 func (g *gateway) close() {
@@ -65,7 +76,8 @@ func (g *gateway) close() {
 // assemble builds a gate from a validated config. The policy is loaded from its file and kept
 // reloadable; every part that can fail does so here, before anything listens.
 func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
-	gw := &gateway{log: log}
+	gw := &gateway{log: log, gate: &liveGate{}, dir: &liveDirectory{}}
+	gw.cfg.Store(cfg)
 	ok := false
 	defer func() {
 		if !ok {
@@ -74,6 +86,10 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if gw.reloads, err = newReloadMetrics(reg, time.Now()); err != nil {
+		return nil, err
+	}
 
 	pipeline, err := audit.Open(cfg.Audit, audit.Deps{Registerer: reg, Log: log})
 	if err != nil {
@@ -88,9 +104,9 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 
 	holder, err := policy.NewHolder(policy.HolderConfig{
 		Path: cfg.rel(cfg.Policy.File),
-		Validate: func(e *policy.Engine) error {
-			return cfg.located(errors.Join(cfg.Directory.Validate(e.Roles()), cfg.Admin.Validate(e.Roles())))
-		},
+		// Checked against the configuration in force, not the one at start: a reload may have
+		// changed the directory, and a policy must keep defining every role it hands out.
+		Validate:   func(e *policy.Engine) error { return crossCheck(gw.cfg.Load(), e) },
 		OnReload:   gw.policyReloaded,
 		Registerer: reg,
 	})
@@ -147,10 +163,10 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 		decider = shadow
 	}
 	gw.decider = decider
+	gw.dir.Store(directory.NewResolver(gw.directory, cfg.Directory.FileConfig, cfg.Directory.Mode, nil))
 	deps := proxy.Deps{
-		Sessions: st, Once: st, Decider: decider, Login: rp, Refresher: rp,
-		Directory: directory.NewResolver(gw.directory, cfg.Directory.FileConfig, cfg.Directory.Mode, nil),
-		Audit:     pipeline, Metrics: metrics, Log: log, Transport: gw.tls.upstream,
+		Sessions: st, Once: st, Decider: decider, Login: rp, Refresher: rp, Directory: gw.dir,
+		Audit: pipeline, Metrics: metrics, Log: log, Transport: gw.tls.upstream,
 	}
 	if gw.admin != nil {
 		deps.Admin = gw.admin
@@ -161,16 +177,19 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 		factor, err := mfa.New(cfg.MFA, mfa.Deps{Directory: gw.directory, Guard: st, Once: st, Sessions: st,
 			Audit: pipeline, Registerer: reg, Log: log,
 			Proven: func(ctx context.Context, w http.ResponseWriter, r *http.Request, method string) error {
-				return gw.gate.Proven(ctx, w, r, method)
+				return gw.gate.Load().Proven(ctx, w, r, method)
 			}})
 		if err != nil {
 			return nil, fmt.Errorf("mfa: %w", err)
 		}
 		deps.MFA = factor
 	}
-	if gw.gate, err = proxy.New(cfg.Gate, deps); err != nil {
+	gate, err := proxy.New(cfg.Gate, deps)
+	if err != nil {
 		return nil, err
 	}
+	gw.gate.Store(gate)
+	gw.gateDeps = deps
 	ready := map[string]func(context.Context) error{"session_store": st.Ping, "identity_provider": rp.Ping, "audit_spool": pipeline.Ping}
 	if gw.directory != nil {
 		ready["directory_store"] = gw.directory.Ping
@@ -186,15 +205,6 @@ func (g *gateway) run(ctx context.Context, cfg *Config) {
 	go g.policy.Watch(ctx, 2*time.Second)
 	if g.admin != nil && cfg.Admin.DisableInactiveAfter > 0 {
 		go g.admin.RunInactiveJob(ctx, time.Hour)
-	}
-}
-
-// reload re-reads what can change without a restart (SIGHUP): the policy file and the audit
-// file sinks after logrotate.
-func (g *gateway) reload() {
-	_ = g.policy.Reload() // OnReload (policyReloaded) logs and audits the outcome
-	if err := g.audit.Reopen(); err != nil {
-		g.log.Error("audit sinks could not be reopened", "err", err)
 	}
 }
 
@@ -305,9 +315,22 @@ func opsHandler(reg *prometheus.Registry, deps map[string]func(context.Context) 
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
+	log, _ := newLevelLogger(level, w)
+	return log
+}
+
+// newLevelLogger also returns the level, which stays adjustable while the logger is in use.
+func newLevelLogger(level string, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	lv := new(slog.LevelVar)
+	lv.Set(parseLevel(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), lv
+}
+
+// parseLevel reads a validated log.level.
+func parseLevel(level string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return l
 }
 
 // newServer bounds what a client can hold open or send: slow headers (slowloris), huge headers,

@@ -28,13 +28,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log := newLogger(cfg.Log.Level, stderr)
+	log, level := newLevelLogger(cfg.Log.Level, stderr)
 	gw, err := assemble(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer gw.close()
+	gw.file, gw.level = *path, level
 	ln, err := net.Listen("tcp", cfg.Listen.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: listen.addr: %v\n", cfg.path, err)
@@ -57,7 +58,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // runGateway serves until ctx ends: it records startup and shutdown in the audit trail, runs
-// the background parts, and reloads the policy and reopens audit files on SIGHUP.
+// the background parts, and on SIGHUP reloads the configuration file (with the policy) and
+// reopens audit files.
 func runGateway(ctx context.Context, gw *gateway, cfg *Config, servers ...serverOn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -72,8 +74,8 @@ func runGateway(ctx context.Context, gw *gateway, cfg *Config, servers ...server
 			case <-ctx.Done():
 				return
 			case <-hup:
-				gw.log.Info("SIGHUP: reloading the policy and reopening audit files")
-				gw.reload()
+				gw.log.Info("SIGHUP: reopening audit files, reloading the configuration and the policy", "file", gw.file)
+				_ = gw.reload() // reload logs, audits and counts the outcome
 			}
 		}
 	}()
@@ -92,10 +94,16 @@ func loadAll(path string) (*Config, *policy.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cfg.located(errors.Join(cfg.Directory.Validate(pol.Roles()), cfg.Admin.Validate(pol.Roles()))); err != nil {
+	if err := crossCheck(cfg, pol); err != nil {
 		return nil, nil, err
 	}
 	return cfg, pol, nil
+}
+
+// crossCheck reports the roles the configuration hands out or requires that the policy does
+// not define.
+func crossCheck(cfg *Config, pol *policy.Engine) error {
+	return cfg.located(errors.Join(cfg.Directory.Validate(pol.Roles()), cfg.Admin.Validate(pol.Roles())))
 }
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
