@@ -129,6 +129,16 @@ func (p *prepared) link(head chainHead) ([]byte, chainHead) {
 	return append(line, '\n'), next
 }
 
+// plain returns the record without chain fields, as a line ending in a newline.
+func (p *prepared) plain() []byte {
+	line := make([]byte, 0, len(p.before)+len(p.after)+4)
+	line = append(append(line, '{'), p.before...)
+	if len(p.before) > 0 && len(p.after) > 0 {
+		line = append(line, ',')
+	}
+	return append(append(line, p.after...), '}', '\n')
+}
+
 // each passes the pieces of the record with its chain member, in order, to f.
 func (p *prepared) each(hash, fields []byte, f func([]byte)) {
 	f(open)

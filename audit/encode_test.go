@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -176,4 +177,40 @@ func BenchmarkPrepareRecord(b *testing.B) {
 			p.link(head)
 		}
 	})
+}
+
+// TestWriterLinesAreTheRecords checks the plain Writer, which shares the direct encoder, against
+// encoding/json: same members, same values, one line each.
+func TestWriterLinesAreTheRecords(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf, nil)
+	recs := []Record{testRecord(1), {Event: Event{ID: "e", Action: EventStartup}}}
+	for _, s := range awkward {
+		r := testRecord(2)
+		r.User.Name, r.Event.Reason = s, s
+		recs = append(recs, r)
+	}
+	for i := range recs {
+		// Stamped here, so that the Writer adds nothing the reference lacks.
+		recs[i].Timestamp, recs[i].Event.Kind = time.Unix(1700000000, int64(i)).UTC(), "event"
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	if len(lines) != len(recs) {
+		t.Fatalf("%d lines for %d records", len(lines), len(recs))
+	}
+	for i, r := range recs {
+		got, err := decodeObject(lines[i])
+		if err != nil {
+			t.Fatalf("line %d: %v\n%s", i, err, lines[i])
+		}
+		want, _ := recordObject(r)
+		if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+			t.Errorf("line %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
 }

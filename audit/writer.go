@@ -3,7 +3,6 @@ package audit
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -54,11 +53,12 @@ func (w *Writer) Write(r Record) error {
 	if r.Event.Kind == "" {
 		r.Event.Kind = "event"
 	}
-	line, err := json.Marshal(r)
+	r.Chain, r.Checkpoint = nil, nil
+	p, err := prepareRecord(&r)
 	if err != nil {
-		return fmt.Errorf("audit: encode record: %w", err)
+		return err
 	}
-	line = append(line, '\n')
+	line := p.plain()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, err := w.w.Write(line); err != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +48,14 @@ type assertions struct {
 	now      func() time.Time
 
 	mu    sync.Mutex
-	cache map[string]cachedAssertion
+	cache map[assertionKey]cachedAssertion
+}
+
+// assertionKey is what an assertion states about a session beyond its identity.
+type assertionKey struct {
+	session string
+	roles   string
+	mfaAt   int64
 }
 
 type cachedAssertion struct {
@@ -69,7 +75,7 @@ func newAssertions(c AssertionConfig, issuer, upstream string, now func() time.T
 	if c.Header == "-" {
 		return nil, nil
 	}
-	a := &assertions{header: c.Header, issuer: issuer, audience: c.Audience, ttl: c.TTL, now: now, cache: map[string]cachedAssertion{}}
+	a := &assertions{header: c.Header, issuer: issuer, audience: c.Audience, ttl: c.TTL, now: now, cache: map[assertionKey]cachedAssertion{}}
 	if a.header == "" {
 		a.header = "X-Tollgate-Assertion"
 	}
@@ -140,25 +146,26 @@ func loadECKey(path string) (*ecdsa.PrivateKey, error) {
 
 // token returns the assertion for a session. Signing costs tens of microseconds, so one token
 // serves the session's requests for the first half of its lifetime; it is re-signed when the
-// session's roles or second factor change, since the cache key holds them.
-func (a *assertions) token(s *session.Session) (string, error) {
+// session's roles or second factor change, since the cache key holds them. roles is s.Roles
+// joined with commas, as the roles header carries them.
+func (a *assertions) token(s *session.Session, roles string) (string, error) {
 	now := a.now()
-	key := s.ID + "\x00" + strings.Join(s.Roles, ",") + "\x00" + s.MFAAt.String()
+	key := assertionKey{session: s.ID, roles: roles, mfaAt: s.MFAAt.UnixNano()}
 	a.mu.Lock()
 	c, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && now.Before(c.until) {
 		return c.token, nil
 	}
-	roles := s.Roles
-	if roles == nil {
-		roles = []string{}
+	list := s.Roles
+	if list == nil {
+		list = []string{}
 	}
 	claims := assertionClaims{
 		Claims: jwt.Claims{Issuer: a.issuer, Subject: s.Identity.Subject, Audience: jwt.Audience{a.audience},
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Second)),
 			Expiry: jwt.NewNumericDate(now.Add(a.ttl)), ID: randomToken()},
-		Email: s.Identity.Email, Name: s.Identity.Name, Roles: roles, MFA: s.Identity.MFA,
+		Email: s.Identity.Email, Name: s.Identity.Name, Roles: list, MFA: s.Identity.MFA,
 	}
 	tok, err := jwt.Signed(a.signer).Claims(claims).Serialize()
 	if err != nil {

@@ -37,7 +37,8 @@ func (g *Gate) decide(ctx context.Context, st *reqState) (policy.Decision, error
 		g.deps.Log.Error("policy decision failed", "request_id", st.id, "err", err)
 		return policy.Decision{}, err
 	}
-	st.decision = &d
+	st.decisionVal = d
+	st.decision = &st.decisionVal
 	st.route = routeLabel(d)
 	st.effect = "deny"
 	if d.Allow {
@@ -82,22 +83,45 @@ func (g *Gate) stepUpLink(s *session.Session, method, referer string, t canon.Ta
 
 // setIdentity sets what the application is told about the person behind st: on the forwarded
 // request, or on a forward-auth answer that the front proxy copies onto it.
+//
+// The values share one backing array, each header's slice capped at its one value so that
+// an Add elsewhere copies rather than overwrites: Header.Set would allocate a slice per
+// header on every request. The keys were canonicalized once, in New, as Set would.
 func (g *Gate) setIdentity(h http.Header, st *reqState) {
-	names, s := g.cfg.Headers, st.sess
-	h.Set(names.User, headerValue(s.Identity.Subject))
-	h.Set(names.Email, headerValue(s.Identity.Email))
-	h.Set(names.Name, headerValue(s.Identity.Name))
-	h.Set(names.Roles, strings.Join(s.Roles, ","))
-	h.Set(names.CSRF, s.CSRF)
-	if g.assert == nil {
-		return
+	k, s := &g.identity, st.sess
+	roles := strings.Join(s.Roles, ",")
+	vals := [...]string{headerValue(s.Identity.Subject), headerValue(s.Identity.Email),
+		headerValue(s.Identity.Name), roles, s.CSRF, ""}
+	n := len(vals) - 1
+	if g.assert != nil {
+		tok, err := g.assert.token(s, roles)
+		if err != nil {
+			// Without its assertion the request would look forged to an application that
+			// checks; send none, the application refuses, and the log says why.
+			g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
+		} else {
+			vals[n] = tok
+			n++
+		}
 	}
-	tok, err := g.assert.token(s)
-	if err != nil {
-		// Without its assertion the request would look forged to an application that checks;
-		// send none, the application refuses, and the log says why.
-		g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
-		return
+	all := make([]string, n)
+	copy(all, vals[:n])
+	keys := [...]string{k.user, k.email, k.name, k.roles, k.csrf, k.assertion}
+	for i := range n {
+		h[keys[i]] = all[i : i+1 : i+1]
 	}
-	h.Set(g.assert.header, tok)
+}
+
+// identityHeaders are the canonical names of the headers setIdentity sets.
+type identityHeaders struct {
+	user, email, name, roles, csrf, assertion string
+}
+
+func newIdentityHeaders(c HeaderConfig, a *assertions) identityHeaders {
+	k := identityHeaders{user: http.CanonicalHeaderKey(c.User), email: http.CanonicalHeaderKey(c.Email),
+		name: http.CanonicalHeaderKey(c.Name), roles: http.CanonicalHeaderKey(c.Roles), csrf: http.CanonicalHeaderKey(c.CSRF)}
+	if a != nil {
+		k.assertion = http.CanonicalHeaderKey(a.header)
+	}
+	return k
 }

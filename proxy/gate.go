@@ -116,7 +116,8 @@ type Gate struct {
 	seen     seenThrottle
 	trusted  trustedProxies
 	assert   *assertions // nil when turned off
-	limiter  Limiter     // nil when the session store cannot count
+	identity identityHeaders
+	limiter  Limiter // nil when the session store cannot count
 }
 
 // New validates cfg, checks deps and assembles the chain. Everything that can be checked is
@@ -153,6 +154,7 @@ func New(cfg Config, deps Deps) (*Gate, error) {
 	if g.assert, err = newAssertions(cfg.Assertion, g.origin(), cfg.Upstream.URL, deps.Now); err != nil {
 		return nil, err
 	}
+	g.identity = newIdentityHeaders(cfg.Headers, g.assert)
 	if g.deps.Transport == nil {
 		tr, _, err := NewTransport(cfg.Upstream, deps.Log)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tollgate/tollgate/audit"
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/policy"
 	"github.com/tollgate/tollgate/proxy/canon"
@@ -31,7 +32,30 @@ type reqState struct {
 	upstreamStatus int
 	upstreamDur    time.Duration
 
-	w *statusWriter
+	w        *statusWriter
+	idHeader []string // X-Request-Id's value
+
+	// Storage for what the chain would otherwise allocate one by one on every request: the
+	// response writers, the session and decision the pointers above refer to, and the parts
+	// of the access record. One allocation of reqState holds them all.
+	sw          statusWriter
+	aw          auditWriter
+	sessVal     session.Session
+	decisionVal policy.Decision
+	rec         recordParts
+}
+
+// recordParts backs the pointers of an access record.
+type recordParts struct {
+	source   audit.Source
+	http     audit.HTTP
+	response audit.HTTPResponse
+	url      audit.URL
+	agent    audit.Agent
+	user     audit.User
+	session  audit.Session
+	policy   audit.Policy
+	upstream audit.Upstream
 }
 
 type stateKey struct{}
@@ -68,8 +92,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (g *Gate) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{id: newRequestID(), start: g.deps.Now(), clientIP: g.trusted.clientIP(r), route: "unmatched", effect: "invalid"}
-		w.Header().Set("X-Request-Id", st.id)
-		sw := &statusWriter{ResponseWriter: w}
+		// One slice serves the response and the forwarded request (capped, so an Add to
+		// either copies it).
+		st.idHeader = []string{st.id}
+		w.Header()["X-Request-Id"] = st.idHeader
+		st.sw.ResponseWriter = w
+		sw := &st.sw
 		st.w = sw
 		defer func() {
 			if p := recover(); p != nil {

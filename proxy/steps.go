@@ -63,7 +63,8 @@ func (g *Gate) authenticate(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		st.token, st.sess = token, &sess
+		st.sessVal = sess
+		st.token, st.sess = token, &st.sessVal
 		g.markSeen(r.Context(), sess.UserID)
 		next.ServeHTTP(w, r)
 	})
