@@ -22,7 +22,7 @@ func prepareRecord(r *Record) (*prepared, error) {
 	}
 	// One buffer holds both halves; before is kept apart from after by its length.
 	var e objEncoder
-	e.buf = make([]byte, 0, 640)
+	e.buf = make([]byte, 0, 1024) // an access record with a browser's user agent is 700-900 bytes
 
 	// Members sorted by key: "@timestamp" "event" "http" "session" "source", then the chain
 	// field's place, then "tollgate.policy" "tollgate.upstream" "url" "user" "user_agent".

@@ -138,7 +138,11 @@ func (g *Gate) recordIn(p *recordParts, r *http.Request, st *reqState) audit.Rec
 		rec.UserAgent = &p.agent
 	}
 	if s := st.sess; s != nil {
-		p.user = audit.User{ID: s.Identity.UserKey(), Email: s.Identity.Email, Name: s.Identity.Name,
+		key := s.UserKey
+		if key == "" {
+			key = s.Identity.UserKey() // a session not read back from the store
+		}
+		p.user = audit.User{ID: key, Email: s.Identity.Email, Name: s.Identity.Name,
 			Roles: s.Roles, Issuer: s.Identity.Issuer, Subject: s.Identity.Subject}
 		p.session = audit.Session{ID: s.ID}
 		rec.User, rec.Session = &p.user, &p.session

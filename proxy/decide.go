@@ -83,33 +83,26 @@ func (g *Gate) stepUpLink(s *session.Session, method, referer string, t canon.Ta
 
 // setIdentity sets what the application is told about the person behind st: on the forwarded
 // request, or on a forward-auth answer that the front proxy copies onto it.
-//
-// The values share one backing array, each header's slice capped at its one value so that
-// an Add elsewhere copies rather than overwrites: Header.Set would allocate a slice per
-// header on every request. The keys were canonicalized once, in New, as Set would.
-func (g *Gate) setIdentity(h http.Header, st *reqState) {
+// The keys were canonicalized once, in New, as Header.Set would.
+func (g *Gate) setIdentity(b *headerBatch, st *reqState) {
 	k, s := &g.identity, st.sess
 	roles := strings.Join(s.Roles, ",")
-	vals := [...]string{headerValue(s.Identity.Subject), headerValue(s.Identity.Email),
-		headerValue(s.Identity.Name), roles, s.CSRF, ""}
-	n := len(vals) - 1
-	if g.assert != nil {
-		tok, err := g.assert.token(s, roles)
-		if err != nil {
-			// Without its assertion the request would look forged to an application that
-			// checks; send none, the application refuses, and the log says why.
-			g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
-		} else {
-			vals[n] = tok
-			n++
-		}
+	b.set(k.user, headerValue(s.Identity.Subject))
+	b.set(k.email, headerValue(s.Identity.Email))
+	b.set(k.name, headerValue(s.Identity.Name))
+	b.set(k.roles, roles)
+	b.set(k.csrf, s.CSRF)
+	if g.assert == nil {
+		return
 	}
-	all := make([]string, n)
-	copy(all, vals[:n])
-	keys := [...]string{k.user, k.email, k.name, k.roles, k.csrf, k.assertion}
-	for i := range n {
-		h[keys[i]] = all[i : i+1 : i+1]
+	tok, err := g.assert.token(s, roles)
+	if err != nil {
+		// Without its assertion the request would look forged to an application that checks;
+		// send none, the application refuses, and the log says why.
+		g.deps.Log.Error("identity assertion not signed", "request_id", st.id, "err", err)
+		return
 	}
+	b.set(k.assertion, tok)
 }
 
 // identityHeaders are the canonical names of the headers setIdentity sets.

@@ -219,7 +219,9 @@ func (fa *forwardAuth) decide(w http.ResponseWriter, r *http.Request) {
 			g.auditUnavailable(w, r, st, err)
 			return
 		}
-		g.setIdentity(w.Header(), st)
+		var b headerBatch
+		g.setIdentity(&b, st)
+		b.apply(w.Header())
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	}

@@ -38,9 +38,31 @@ func newHeaderStripper(h HeaderConfig) headerStripper {
 }
 
 // matches reports whether a header of this name must not reach the upstream from the client.
+// It runs for every header of every request, so it normalizes into a stack buffer rather than
+// allocating (normalizeHeaderName is the reference it is tested against).
 func (s headerStripper) matches(name string) bool {
-	n := normalizeHeaderName(name)
-	return s.names[n] || strings.HasPrefix(n, "x-tollgate-")
+	name = strings.TrimSpace(name)
+	var buf [64]byte
+	if len(name) > len(buf) {
+		n := normalizeHeaderName(name)
+		return s.names[n] || strings.HasPrefix(n, "x-tollgate-")
+	}
+	n := buf[:len(name)]
+	for i := range len(name) {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		case c >= 0x80:
+			// strings.ToLower also folds non-ASCII letters; leave those to the reference.
+			n := normalizeHeaderName(name)
+			return s.names[n] || strings.HasPrefix(n, "x-tollgate-")
+		}
+		n[i] = c
+	}
+	return s.names[string(n)] || strings.HasPrefix(string(n), "x-tollgate-")
 }
 
 // strip deletes every matching header, whatever its case or repetition.
@@ -68,15 +90,15 @@ func (c cookieNames) ours(name string) bool {
 	return name == c.session || name == c.invite || strings.HasPrefix(name, c.login)
 }
 
-// stripCookies rewrites the Cookie header without the gate's cookies.
+// stripCookies rewrites the Cookie header without the gate's cookies, as one line.
 func (c cookieNames) stripCookies(h http.Header) {
-	lines := h.Values("Cookie")
+	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
-	var kept []string
+	var kept strings.Builder
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
+		for part := range strings.SplitSeq(line, ";") {
 			p := strings.TrimSpace(part)
 			if p == "" {
 				continue
@@ -85,12 +107,15 @@ func (c cookieNames) stripCookies(h http.Header) {
 			if c.ours(strings.TrimSpace(name)) {
 				continue
 			}
-			kept = append(kept, p)
+			if kept.Len() > 0 {
+				kept.WriteString("; ")
+			}
+			kept.WriteString(p)
 		}
 	}
-	h.Del("Cookie")
-	if len(kept) > 0 {
-		h.Set("Cookie", strings.Join(kept, "; "))
+	delete(h, "Cookie")
+	if kept.Len() > 0 {
+		h["Cookie"] = []string{kept.String()}
 	}
 }
 

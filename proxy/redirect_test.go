@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"math/rand/v2"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -60,6 +62,45 @@ func TestHeaderStripperMatchesEverySpelling(t *testing.T) {
 		if s.matches(name) {
 			t.Errorf("%q is stripped but is not ours", name)
 		}
+	}
+}
+
+// TestHeaderStripperAgreesWithItsReference holds the allocation-free matcher to
+// normalizeHeaderName on awkward and random names, non-ASCII folding (the Kelvin sign lowers
+// to "k") and names longer than its buffer included.
+func TestHeaderStripperAgreesWithItsReference(t *testing.T) {
+	s := newHeaderStripper(HeaderConfig{User: "X-Remote-User", Email: "X-Tollgate-Email", Name: "X-Tollgate-Name", Roles: "X-Tollgate-Roles", CSRF: "X-Tollgate-Csrf"})
+	reference := func(name string) bool {
+		n := normalizeHeaderName(name)
+		return s.names[n] || strings.HasPrefix(n, "x-tollgate-")
+	}
+	names := []string{"", " ", "X-Remote-User\t", "X-Remote-Us\u212aer", "X-Tollgate-\u212aey", "x-remote-\u0130ser",
+		"X-Tollgate-" + strings.Repeat("A", 80), strings.Repeat("x", 70), "X_tollgate_", "\xffX-Remote-User"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "xX-_ tollgateTOLLGATEremoteREMOTEuserUSER\u212a\u0130"
+	runes := []rune(alphabet)
+	for range 20000 {
+		b := make([]rune, rng.IntN(20))
+		for i := range b {
+			b[i] = runes[rng.IntN(len(runes))]
+		}
+		names = append(names, string(b), "X-Tollgate-"+string(b), "X_Remote_"+string(b))
+	}
+	matched := 0
+	for _, name := range names {
+		got, want := s.matches(name), reference(name)
+		if got != want {
+			t.Fatalf("matches(%q) = %v, reference says %v", name, got, want)
+		}
+		if got {
+			matched++
+		}
+	}
+	if matched < 1000 {
+		t.Fatalf("only %d of %d names matched: the generator does not reach the rule", matched, len(names))
+	}
+	if n := testing.AllocsPerRun(100, func() { s.matches("X-Tollgate-Email") }); n != 0 {
+		t.Errorf("matches allocates %v times per call", n)
 	}
 }
 

@@ -77,11 +77,50 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	g.cookie.stripCookies(out.Header)
 	// Request trailers arrive after the decision and could carry a header of ours.
 	out.Trailer = nil
-	pr.SetXForwarded()
 	out.Header["X-Request-Id"] = st.idHeader
 
-	g.setIdentity(out.Header, st)
+	var b headerBatch
+	setXForwarded(&b, out.Header, pr.In)
+	g.setIdentity(&b, st)
+	b.apply(out.Header)
 	st.upstreamStart = g.deps.Now()
+}
+
+// setXForwarded is httputil.ProxyRequest.SetXForwarded, through a headerBatch. The client's
+// own X-Forwarded-* were stripped, so X-Forwarded-For names the peer that connected alone.
+func setXForwarded(b *headerBatch, out http.Header, in *http.Request) {
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		b.set("X-Forwarded-For", ip)
+	} else {
+		delete(out, "X-Forwarded-For")
+	}
+	b.set("X-Forwarded-Host", in.Host)
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	b.set("X-Forwarded-Proto", proto)
+}
+
+// headerBatch sets several single-valued headers with one allocation for all their values:
+// Header.Set allocates a slice per header. Each header's slice is capped at its one value, so
+// an Add elsewhere copies rather than overwrites a neighbour. Keys must be canonical.
+type headerBatch struct {
+	keys, vals [12]string
+	n          int
+}
+
+func (b *headerBatch) set(key, value string) {
+	b.keys[b.n], b.vals[b.n] = key, value
+	b.n++
+}
+
+func (b *headerBatch) apply(h http.Header) {
+	all := make([]string, b.n)
+	copy(all, b.vals[:b.n])
+	for i := range b.n {
+		h[b.keys[i]] = all[i : i+1 : i+1]
+	}
 }
 
 // headerValue drops control characters, which would make the request invalid.

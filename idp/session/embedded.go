@@ -29,8 +29,9 @@ const lockTimeout = time.Second
 // survives a restart; expired entries are removed as they are met and by a bounded sweep on
 // every Create, so the file does not grow without end.
 type EmbeddedStore struct {
-	db *bolt.DB
-	r  rules
+	db     *bolt.DB
+	r      rules
+	opened openedCache
 }
 
 // boltRecord is the stored form of a record.
@@ -101,6 +102,7 @@ func (e *EmbeddedStore) Create(ctx context.Context, s Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var swept []string
 	err = e.db.Update(func(tx *bolt.Tx) error {
 		if err := putRecord(tx, s.ID, rec); err != nil {
 			return err
@@ -112,10 +114,14 @@ func (e *EmbeddedStore) Create(ctx context.Context, s Session) (string, error) {
 		if err := users.Put([]byte(s.ID), []byte{}); err != nil {
 			return err
 		}
-		return e.sweep(tx, s.CreatedAt)
+		swept, err = e.sweep(tx, s.CreatedAt)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("session: bolt create: %w", err)
+	}
+	if len(swept) > 0 {
+		e.opened.forget(swept...)
 	}
 	return tok, nil
 }
@@ -129,6 +135,10 @@ func (e *EmbeddedStore) Get(ctx context.Context, tok string) (Session, error) {
 		return Session{}, ErrNotFound
 	}
 	id, now := sessionID(tok), e.r.clock()
+	if s, ok := e.opened.get(e.r, id, now); ok {
+		return s, nil
+	}
+	gen := e.opened.generation()
 	var rec record
 	var found bool
 	err := e.db.View(func(tx *bolt.Tx) error {
@@ -144,13 +154,19 @@ func (e *EmbeddedStore) Get(ctx context.Context, tok string) (Session, error) {
 	}
 	s, err := e.r.open(tok, id, rec, now)
 	if errors.Is(err, ErrNotFound) {
-		if err := e.db.Update(func(tx *bolt.Tx) error { return removeRecord(tx, id) }); err != nil {
+		err := e.db.Update(func(tx *bolt.Tx) error { return removeRecord(tx, id) })
+		e.opened.forget(id)
+		if err != nil {
 			return Session{}, fmt.Errorf("session: bolt remove expired: %w", err)
 		}
 		return Session{}, ErrNotFound
 	}
-	if err != nil || !e.r.needsTouch(rec, now) {
+	if err != nil {
 		return s, err
+	}
+	if !e.r.needsTouch(rec, now) {
+		e.opened.put(gen, id, s, rec)
+		return s, nil
 	}
 	// The read above runs without the write lock; only a due touch pays for a write.
 	err = e.db.Update(func(tx *bolt.Tx) error {
@@ -168,7 +184,8 @@ func (e *EmbeddedStore) Get(ctx context.Context, tok string) (Session, error) {
 	if !found {
 		return Session{}, ErrNotFound // deleted while we read it
 	}
-	s.LastSeen = now
+	s.LastSeen, rec.LastSeen = now, now
+	e.opened.put(gen, id, s, rec)
 	return s, nil
 }
 
@@ -202,6 +219,7 @@ func (e *EmbeddedStore) Update(ctx context.Context, tok string, s Session) error
 		}
 		return putRecord(tx, id, next)
 	})
+	e.opened.forget(id)
 	if err != nil {
 		return fmt.Errorf("session: bolt update: %w", err)
 	}
@@ -220,7 +238,9 @@ func (e *EmbeddedStore) Delete(ctx context.Context, tok string) error {
 		return nil
 	}
 	id := sessionID(tok)
-	if err := e.db.Update(func(tx *bolt.Tx) error { return removeRecord(tx, id) }); err != nil {
+	err := e.db.Update(func(tx *bolt.Tx) error { return removeRecord(tx, id) })
+	e.opened.forget(id)
+	if err != nil {
 		return fmt.Errorf("session: bolt delete: %w", err)
 	}
 	return nil
@@ -239,6 +259,7 @@ func (e *EmbeddedStore) Ping(ctx context.Context) error {
 
 // Close closes the file; the store cannot be used afterwards.
 func (e *EmbeddedStore) Close() error {
+	e.opened.clear() // a closed store answers nothing, not even from memory
 	if err := e.db.Close(); err != nil {
 		return fmt.Errorf("session: bolt close: %w", err)
 	}

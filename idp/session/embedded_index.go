@@ -26,8 +26,9 @@ func (e *EmbeddedStore) DeleteUser(ctx context.Context, userKey string) (int, er
 		return 0, err
 	}
 	now, n := e.r.clock(), 0
+	var forget []string
 	err := e.db.Update(func(tx *bolt.Tx) error {
-		n = 0
+		n, forget = 0, forget[:0]
 		users := tx.Bucket([]byte(bucketUsers))
 		ub := users.Bucket([]byte(userKey))
 		if ub == nil {
@@ -49,9 +50,11 @@ func (e *EmbeddedStore) DeleteUser(ctx context.Context, userKey string) (int, er
 			if err := sessions.Delete(id); err != nil {
 				return err
 			}
+			forget = append(forget, string(id))
 		}
 		return users.DeleteBucket([]byte(userKey))
 	})
+	e.opened.forget(forget...)
 	if err != nil {
 		return 0, fmt.Errorf("session: bolt delete user: %w", err)
 	}
@@ -77,6 +80,7 @@ func (e *EmbeddedStore) DeleteByID(ctx context.Context, userKey, id string) erro
 		found = e.r.live(rec, now)
 		return removeRecord(tx, id)
 	})
+	e.opened.forget(id)
 	if err != nil {
 		return fmt.Errorf("session: bolt delete by id: %w", err)
 	}
@@ -176,17 +180,19 @@ func (e *EmbeddedStore) TakeOnce(ctx context.Context, key string) ([]byte, error
 	return value, nil
 }
 
-// sweep removes a bounded number of expired sessions.
-func (e *EmbeddedStore) sweep(tx *bolt.Tx, now time.Time) error {
+// sweep removes a bounded number of expired sessions and returns their ids.
+func (e *EmbeddedStore) sweep(tx *bolt.Tx, now time.Time) ([]string, error) {
 	dead := sweepKeys(tx.Bucket([]byte(bucketSessions)), e.sweepStart(), func(v []byte) bool {
 		return !e.r.live(decodeRecord(v), now)
 	})
+	ids := make([]string, 0, len(dead))
 	for _, id := range dead {
 		if err := removeRecord(tx, string(id)); err != nil {
-			return err
+			return nil, err
 		}
+		ids = append(ids, string(id))
 	}
-	return nil
+	return ids, nil
 }
 
 // sweepStart picks where a sweep begins. Keys are hex digests or random, so a random hex prefix

@@ -112,7 +112,7 @@ func (r rules) open(tok, id string, rec record, now time.Time) (Session, error) 
 	if !now.Before(minTime(s.ExpiresAt, s.CreatedAt.Add(r.absolute))) || s.Identity.UserKey() != rec.User {
 		return Session{}, ErrNotFound
 	}
-	s.LastSeen = rec.LastSeen
+	s.LastSeen, s.UserKey = rec.LastSeen, rec.User
 	return s, nil
 }
 

@@ -39,6 +39,7 @@ type Session struct {
 
 	// Set by the store.
 	ID        string    `json:"-"` // hash of the token: safe to log and to show in admin views
+	UserKey   string    `json:"-"` // Identity.UserKey(), checked against the record when opened
 	CreatedAt time.Time `json:"created_at"`
 	LastSeen  time.Time `json:"last_seen"`
 	ExpiresAt time.Time `json:"expires_at"` // absolute expiry

@@ -153,6 +153,7 @@ func testRoundTrip(t *testing.T, h harness, clock *fakeClock) {
 	}
 	want := sample(alice)
 	want.ID, want.CreatedAt, want.LastSeen, want.ExpiresAt = sessionID(tok), t0, t0, t0.Add(suiteAbsolute)
+	want.UserKey = want.Identity.UserKey() // set by the store, from the record it checked
 	if diff := cmp.Diff(want, mustGet(t, h, tok)); diff != "" {
 		t.Errorf("Get (-want +got):\n%s", diff)
 	}
@@ -247,6 +248,7 @@ func testUpdate(t *testing.T, h harness, clock *fakeClock) {
 	}
 	want := next
 	want.ID, want.CreatedAt, want.LastSeen, want.ExpiresAt = sessionID(tok), t0, clock.Now(), t0.Add(suiteAbsolute)
+	want.UserKey = want.Identity.UserKey()
 	if diff := cmp.Diff(want, mustGet(t, h, tok)); diff != "" {
 		t.Errorf("Get after Update (-want +got):\n%s", diff)
 	}
