@@ -201,7 +201,8 @@ func serveCounting(b *testing.B, h http.Handler, n int, cookie string) (time.Dur
 func BenchmarkGate(b *testing.B) {
 	upstream := benchUpstream(b)
 	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
-	bare := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream) }, Transport: transport}
+	bare := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream) }, Transport: transport,
+		BufferPool: proxy.CopyBuffers{}}
 	stores := benchStores(session.Options{Idle: time.Hour, Absolute: 12 * time.Hour})
 	discard := func(*testing.B) proxy.Auditor { return audit.NewWriter(io.Discard, nil) }
 

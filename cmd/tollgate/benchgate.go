@@ -92,7 +92,8 @@ func (e *benchEnv) startBare() (string, error) {
 		return "", err
 	}
 	up := e.upstream
-	return e.listenLoopback(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(up) }, Transport: tr})
+	return e.listenLoopback(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(up) }, Transport: tr,
+		BufferPool: proxy.CopyBuffers{}})
 }
 
 // benchStore is what a gate target needs of its session store.
