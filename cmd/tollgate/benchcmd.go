@@ -24,7 +24,7 @@ import (
 const benchUsage = `usage: tollgate bench [flags]
 
 Measures the gate on this machine: starts an upstream (fixed-size answers), a bare reverse
-proxy and one gate per store on loopback, signs a user in (sessions created in the store),
+proxy (with the gate's transport and copy-buffer pool) and one gate per store on loopback, signs a user in (sessions created in the store),
 then drives each in turn with keep-alive connections for a fixed time, alternating
 bare/gate/bare/gate, and prints requests per second, p50/p99 latency, the ratio gate ÷ bare
 and the memory of the process. Everything runs in this process and on 127.0.0.1.
