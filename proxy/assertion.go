@@ -71,6 +71,21 @@ type assertionClaims struct {
 	MFA   bool     `json:"mfa"`
 }
 
+// CheckKeyFiles reads every key in c.KeyFiles as the gate will at start, so that a
+// configuration check finds a missing or wrong key before a start or a reload does.
+func (c AssertionConfig) CheckKeyFiles() error {
+	if c.Header == "-" {
+		return nil
+	}
+	var errs []error
+	for i, f := range c.KeyFiles {
+		if _, err := loadECKey(f); err != nil {
+			errs = append(errs, fmt.Errorf("gate.assertion.key_files[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func newAssertions(c AssertionConfig, issuer, upstream string, now func() time.Time) (*assertions, error) {
 	if c.Header == "-" {
 		return nil, nil

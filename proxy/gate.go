@@ -121,7 +121,9 @@ type Gate struct {
 }
 
 // New validates cfg, checks deps and assembles the chain. Everything that can be checked is
-// checked here, so that a bad setting stops the start rather than a request.
+// checked here, so that a bad setting stops the start rather than a request. New registers no
+// metrics and starts no goroutines: a configuration reload builds a second Gate on the same
+// deps and swaps it in, which relies on that.
 func New(cfg Config, deps Deps) (*Gate, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {

@@ -60,6 +60,8 @@ func TestCheckConfigReportsEveryProblemWithFileLineAndKey(t *testing.T) {
 		{"bad yaml", "gate: [\n", []string{"config.yaml:"}},
 		{"cache without redis", "gate:\n  public_url: https://b.example\n  upstream:\n    url: http://127.0.0.1:1\noidc:\n  issuer: https://idp.example\n  client_id: c\n  client_secret: s\nsession:\n  path: s.db\n  cache:\n    enabled: true\npolicy:\n  file: policy.yaml\n",
 			[]string{":12: session.cache.enabled: the cache is for the redis backend"}},
+		{"unreadable assertion key", "gate:\n  public_url: https://b.example\n  upstream:\n    url: http://127.0.0.1:1\n  assertion:\n    key_files: [" + filepath.Join(dir, "missing.pem") + "]\noidc:\n  issuer: https://idp.example\n  client_id: c\n  client_secret: s\nsession:\n  path: s.db\npolicy:\n  file: policy.yaml\n",
+			[]string{":6: gate.assertion.key_files[0]:", "missing.pem"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := write("config.yaml", tc.body)

@@ -97,6 +97,9 @@ func loadAll(path string) (*Config, *policy.Engine, error) {
 	if err := crossCheck(cfg, pol); err != nil {
 		return nil, nil, err
 	}
+	if err := cfg.located(cfg.Gate.Assertion.CheckKeyFiles()); err != nil {
+		return nil, nil, err
+	}
 	return cfg, pol, nil
 }
 
