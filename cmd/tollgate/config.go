@@ -120,7 +120,6 @@ func (c *Config) defaults() {
 		c.Session.AbsoluteTimeout = 12 * time.Hour
 	}
 	c.Audit.Defaults()
-	c.Audit.ResolvePaths(c.rel)
 	c.Admin.Defaults()
 	c.Admin.PublicURL = c.Gate.PublicURL
 	if c.Log.Level == "" {
@@ -142,14 +141,55 @@ func (c *Config) defaults() {
 	c.Gate.Defaults()
 	c.Gate.MFAMode = c.MFA.Mode
 	c.Gate.RequireMFA = c.MFA.Mode != mfa.ModeIdP || c.OIDC.MFA.RequiresMFA()
+	// Last, so that defaulted paths (audit.spool.dir) are resolved too.
+	c.resolvePaths()
 }
 
-// rel resolves a path from the config relative to the config file's folder.
+// resolvePaths makes every file and folder the configuration names relative to the
+// configuration file's own folder, not to the working directory: that is whatever systemd
+// (WorkingDirectory), a container runtime or the operator's shell happened to set, so a relative
+// path would otherwise mean a different file depending on how the gate was started. Absolute
+// paths stay as written. This list and audit's ResolvePaths are the only lists of such keys;
+// TestEveryFileKeyIsResolved fails when a new one is missing from either. URLs, addresses and the *_env keys (names of environment
+// variables, not paths) are not paths and are left alone.
+func (c *Config) resolvePaths() {
+	paths := []*string{
+		&c.Listen.TLS.CertFile, &c.Listen.TLS.KeyFile, &c.Listen.TLS.ClientCAFile,
+		&c.Gate.Upstream.TLS.CAFile, &c.Gate.Upstream.TLS.CertFile, &c.Gate.Upstream.TLS.KeyFile,
+		&c.OIDC.ClientSecretFile, &c.OIDC.CAFile,
+		&c.Session.Path, &c.Session.Redis.PasswordFile, &c.Session.Redis.TLS.CAFile,
+		&c.Policy.File, &c.Policy.ShadowFile,
+		&c.Admin.SMTP.PasswordFile, &c.Admin.SMTP.CAFile,
+		&c.MFA.KeyFile,
+	}
+	for i := range c.Gate.Assertion.KeyFiles {
+		paths = append(paths, &c.Gate.Assertion.KeyFiles[i])
+	}
+	for i := range c.MFA.OldKeyFiles {
+		paths = append(paths, &c.MFA.OldKeyFiles[i])
+	}
+	if c.Store != nil {
+		paths = append(paths, &c.Store.Path, &c.Store.DSNFile)
+	}
+	for _, p := range paths {
+		*p = c.rel(*p)
+	}
+	// The audit section knows its own sinks' files.
+	c.Audit.ResolvePaths(c.rel)
+}
+
+// rel resolves a path from the config relative to the config file's folder. The result is
+// absolute, so that resolving it again (the wiring still passes some paths through rel) changes
+// nothing, even when the configuration was named by a relative path.
 func (c *Config) rel(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(filepath.Dir(c.path), p)
+	p = filepath.Join(filepath.Dir(c.path), p)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // validate checks every section and reports all problems at once.

@@ -33,13 +33,9 @@ var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionT
 
 func (t ServeTLSConfig) set() bool { return t != ServeTLSConfig{} }
 
-// tlsDefaults resolves every TLS file relative to the config file, as the policy file is, and
-// fills listen.tls.min_version.
+// tlsDefaults fills listen.tls.min_version. The TLS files are resolved with every other path,
+// by resolvePaths.
 func (c *Config) tlsDefaults() {
-	for _, p := range []*string{&c.Listen.TLS.CertFile, &c.Listen.TLS.KeyFile, &c.Listen.TLS.ClientCAFile,
-		&c.Gate.Upstream.TLS.CAFile, &c.Gate.Upstream.TLS.CertFile, &c.Gate.Upstream.TLS.KeyFile, &c.OIDC.CAFile} {
-		*p = c.rel(*p)
-	}
 	if c.Listen.TLS.set() && c.Listen.TLS.MinVersion == "" {
 		c.Listen.TLS.MinVersion = "1.2"
 	}

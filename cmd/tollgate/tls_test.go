@@ -110,6 +110,7 @@ func TestServedCertificateIsReloadedWhenItsFilesChange(t *testing.T) {
 	cfg := &Config{path: filepath.Join(dir, "tollgate.yaml")}
 	cfg.Listen.TLS = ServeTLSConfig{CertFile: "gate.crt", KeyFile: "gate.key"} // relative to the config file
 	cfg.Gate.Upstream.URL = "http://127.0.0.1:1"
+	cfg.resolvePaths()
 	cfg.tlsDefaults()
 	reg := prometheus.NewRegistry()
 	var logs lockedBuffer
@@ -209,6 +210,7 @@ func TestServeTLSVersionsAndClientCertificates(t *testing.T) {
 			cfg.Listen.TLS = tc.listen
 			cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile = "gate.crt", "gate.key"
 			cfg.Gate.Upstream.URL = "http://127.0.0.1:1"
+			cfg.resolvePaths()
 			cfg.tlsDefaults()
 			gateURL := tlsGate(t, cfg, prometheus.NewRegistry(), time.Now, slog.New(slog.DiscardHandler))
 			client := tc.client.Clone()
