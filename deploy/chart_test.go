@@ -103,7 +103,8 @@ func checkPod(t *testing.T, c chartCase, r *rendered, d *appsv1.Deployment) {
 	if got := gate.Args; !slices.Equal(got, []string{"serve", "--config", "/etc/tollgate/config/tollgate.yaml"}) {
 		t.Errorf("gate args = %q", got)
 	}
-	for name, probe := range map[string]*corev1.Probe{"/healthz": gate.LivenessProbe, "/readyz": gate.ReadinessProbe, "/healthz ": gate.StartupProbe} {
+	// Readiness leaves the IdP out: an IdP outage must not empty the Service.
+	for name, probe := range map[string]*corev1.Probe{"/healthz": gate.LivenessProbe, "/readyz?exclude=identity_provider": gate.ReadinessProbe, "/healthz ": gate.StartupProbe} {
 		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != strings.TrimSpace(name) || probe.HTTPGet.Port.String() != "ops" {
 			t.Errorf("probe for %s = %+v, want GET %s on the ops port", name, probe, strings.TrimSpace(name))
 		}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,16 +296,33 @@ func opsHandler(reg *prometheus.Registry, deps map[string]func(context.Context) 
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	// /readyz checks every dependency. ?exclude=NAME (repeatable) leaves one out, as
+	// Kubernetes' own /readyz does: a readiness probe that included the identity provider
+	// would take every replica out of its Service during an IdP outage, although signed-in
+	// people could go on working (only new logins need the IdP).
+	names := slices.Sorted(maps.Keys(deps))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		excluded := map[string]bool{}
+		for _, name := range r.URL.Query()["exclude"] {
+			if deps[name] == nil {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, "unknown check %q in exclude; the checks are: %s\n", name, strings.Join(names, ", "))
+				return
+			}
+			excluded[name] = true
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		var failed []error
-		for name, ping := range deps {
-			if err := ping(ctx); err != nil {
+		for _, name := range names {
+			if excluded[name] {
+				continue
+			}
+			if err := deps[name](ctx); err != nil {
 				failed = append(failed, fmt.Errorf("%s: %w", name, err))
 			}
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := errors.Join(failed...); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready")

@@ -159,7 +159,9 @@ app.kubernetes.io/component: {{ .Values.shape }}
     failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
     timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
   readinessProbe:
-    httpGet: {path: /readyz, port: ops}
+    httpGet:
+      path: /readyz{{ range $i, $c := .Values.probes.readiness.exclude }}{{ if $i }}&{{ else }}?{{ end }}exclude={{ $c }}{{ end }}
+      port: ops
     periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
     failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
     timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
