@@ -22,8 +22,9 @@ type Holder struct {
 
 	cur atomic.Pointer[Engine]
 
-	mu   sync.Mutex // serialises reloads
-	seen fileStamp  // the file as last read, whether it loaded or not
+	mu      sync.Mutex // serialises reloads
+	seen    fileStamp  // the file as last read, whether it loaded or not
+	refused string     // the version of the bytes last refused, "" after a load
 
 	reloads *prometheus.CounterVec
 	version *prometheus.GaugeVec
@@ -118,6 +119,7 @@ func (h *Holder) reload() (old, e *Engine, err error) {
 	h.seen, _ = stamp(h.path)
 	data, err := os.ReadFile(h.path)
 	if err == nil && fileVersion(data) == old.Version() {
+		h.refused = ""
 		h.reloads.WithLabelValues(ReloadUnchanged).Inc()
 		return old, nil, nil
 	}
@@ -128,9 +130,14 @@ func (h *Holder) reload() (old, e *Engine, err error) {
 		err = h.validate(e)
 	}
 	if err != nil {
+		h.refused = ""
+		if data != nil {
+			h.refused = fileVersion(data)
+		}
 		h.reloads.WithLabelValues(ReloadFailure).Inc()
 		return old, nil, fmt.Errorf("policy: reload refused, version %s kept: %w", old.Version(), err)
 	}
+	h.refused = ""
 	h.cur.Store(e)
 	h.reloads.WithLabelValues(ReloadSuccess).Inc()
 	h.version.DeleteLabelValues(old.Version())
@@ -139,7 +146,9 @@ func (h *Holder) reload() (old, e *Engine, err error) {
 }
 
 // Watch checks the file every interval and reloads it when its size or modification time
-// changed, until ctx ends. A file that stays broken is reported once, not on every tick.
+// changed, until ctx ends. A file that stays broken is reported once, not on every tick, and
+// not again when only its time changes (an editor or a deploy tool that writes, then touches):
+// bytes once refused are not retried by the watch. Reload, as SIGHUP calls it, always retries.
 func (h *Holder) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -151,11 +160,18 @@ func (h *Holder) Watch(ctx context.Context, interval time.Duration) {
 		}
 		st, _ := stamp(h.path)
 		h.mu.Lock()
-		changed := st != h.seen
+		changed, refused := st != h.seen, h.refused
 		h.mu.Unlock()
-		if changed {
-			_ = h.Reload() // reported through OnReload and the metrics
+		if !changed {
+			continue
 		}
+		if data, err := os.ReadFile(h.path); err == nil && refused != "" && fileVersion(data) == refused {
+			h.mu.Lock()
+			h.seen = st
+			h.mu.Unlock()
+			continue
+		}
+		_ = h.Reload() // reported through OnReload and the metrics
 	}
 }
 

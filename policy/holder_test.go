@@ -219,6 +219,19 @@ func TestHolderWatch(t *testing.T) {
 	if !allows(t, h, "/v2") {
 		t.Error("the broken file replaced the policy")
 	}
+
+	// The same broken bytes with only a new time (a deploy tool touching the file) are not
+	// reported again; different broken bytes are.
+	next := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, next, next); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(events()); n != 2 {
+		t.Errorf("touching the refused file gave %d events, want still 2", n)
+	}
+	writePolicy(t, path, broken+"\n# still broken, differently\n")
+	waitFor("the second refusal", func() bool { return len(events()) == 3 })
 }
 
 // TestHolderConcurrentReload: decisions made while the policy is swapped back and forth each
