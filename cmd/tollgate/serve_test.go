@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,17 +16,18 @@ import (
 	"github.com/tollgate/tollgate/examples/billing"
 	"github.com/tollgate/tollgate/idp/devidp"
 	"github.com/tollgate/tollgate/internal/redistest"
+	"github.com/tollgate/tollgate/internal/testport"
 	"github.com/tollgate/tollgate/policy"
 )
 
+// freeAddr is an address for a server the test configures before it listens.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestServeRunsFromAConfigFile runs `tollgate serve` as an operator would: a config file naming

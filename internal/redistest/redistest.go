@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testport"
 )
 
 // readyTimeout bounds the wait for a started server to answer PING.
@@ -159,14 +161,7 @@ func roundTrip(addr, cmd string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return testport.Free() }
 
 // lockedBuffer collects the server's output for error messages; the exec package writes to
 // it from its own goroutine.
