@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,20 +31,35 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// startTestIdP serves the demo users from a devidp whose client "tollgate" (secret "s3cret")
+// may return to gateURL's callback. A non-nil tlsCert makes it an https provider. The server is
+// closed when the test ends.
+func startTestIdP(t *testing.T, gateURL string, tlsCert *tls.Certificate) *httptest.Server {
+	t.Helper()
+	var h http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	if tlsCert != nil {
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{*tlsCert}}
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	provider, err := devidp.New(devidp.Config{Issuer: srv.URL, Users: devidp.DemoUsers(),
+		Clients: []devidp.Client{{ID: "tollgate", Secret: "s3cret", RedirectURIs: []string{gateURL + "/_tollgate/callback"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = provider
+	return srv
+}
+
 // TestServeRunsFromAConfigFile runs `tollgate serve` as an operator would: a config file naming
 // an OIDC provider, the upstream and the policy; then signs in through it.
 func TestServeRunsFromAConfigFile(t *testing.T) {
 	gateAddr, opsAddr := freeAddr(t), freeAddr(t)
 	gateURL := "http://" + gateAddr
-	var idpH http.Handler
-	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpH.ServeHTTP(w, r) }))
-	defer idpSrv.Close()
-	provider, err := devidp.New(devidp.Config{Issuer: idpSrv.URL, Users: devidp.DemoUsers(),
-		Clients: []devidp.Client{{ID: "tollgate", Secret: "s3cret", RedirectURIs: []string{gateURL + "/_tollgate/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpH = provider
+	idpSrv := startTestIdP(t, gateURL, nil)
 	app := httptest.NewServer(billing.New(billing.Config{}))
 	defer app.Close()
 

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/tollgate/tollgate/idp/devidp"
 )
 
 // TestSIGHUPReloadsTheConfigFile runs `tollgate serve` and sends the process a real SIGHUP,
@@ -32,15 +30,7 @@ func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 	cfg := defaultRigConfig(t)
 	dir := t.TempDir()
 	gateURL := "http://" + cfg.ListenAddr
-	var idpH http.Handler
-	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { idpH.ServeHTTP(w, req) }))
-	defer idpSrv.Close()
-	provider, err := devidp.New(devidp.Config{Issuer: idpSrv.URL, Users: devidp.DemoUsers(),
-		Clients: []devidp.Client{{ID: "tollgate", Secret: "s3cret", RedirectURIs: []string{gateURL + "/_tollgate/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpH = provider
+	idpSrv := startTestIdP(t, gateURL, nil)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "app\n") }))
 	defer app.Close()
 	file := filepath.Join(dir, "tollgate.yaml")

@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/examples/billing"
-	"github.com/tollgate/tollgate/idp/devidp"
 )
 
 func TestTLSConfigProblemsNameTheirKeys(t *testing.T) {
@@ -142,17 +141,8 @@ func TestServeTLSEverywhere(t *testing.T) {
 	gateAddr, opsAddr := freeAddr(t), freeAddr(t)
 	gateURL := "https://" + gateAddr
 
-	var idpH http.Handler
-	idpSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { idpH.ServeHTTP(w, r) }))
-	idpSrv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.pair(t, "idp", 2)}}
-	idpSrv.StartTLS()
-	defer idpSrv.Close()
-	provider, err := devidp.New(devidp.Config{Issuer: idpSrv.URL, Users: devidp.DemoUsers(),
-		Clients: []devidp.Client{{ID: "tollgate", Secret: "s3cret", RedirectURIs: []string{gateURL + "/_tollgate/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpH = provider
+	idpCert := ca.pair(t, "idp", 2)
+	idpSrv := startTestIdP(t, gateURL, &idpCert)
 
 	var mu sync.Mutex
 	var presented []string
@@ -255,7 +245,7 @@ audit:
 		t.Fatalf("client certificates the app saw (-want +got):\n%s", diff)
 	}
 
-	resp, err = browser.Get(gateURL + "/_tollgate/nothing-here")
+	resp, err := browser.Get(gateURL + "/_tollgate/nothing-here")
 	if err != nil {
 		t.Fatal(err)
 	}
