@@ -4,11 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/racetest"
 )
 
 // TestDecideDoesNotAllocate: every kind of decision, once its set of needed roles has been
 // seen, is made without allocating.
 func TestDecideDoesNotAllocate(t *testing.T) {
+	racetest.SkipAllocationCheck(t)
 	e, err := ParseWith("conditions.yaml", readFile("testdata/conditions.yaml")(t), Options{Now: func() time.Time { return fixedClock }})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +51,7 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 // TestDecideFoldingAllocatesOnce: a path with escapes to fold costs one allocation, its match
 // form, and no more.
 func TestDecideFoldingAllocatesOnce(t *testing.T) {
+	racetest.SkipAllocationCheck(t)
 	e, err := ParseWith("conditions.yaml", readFile("testdata/conditions.yaml")(t), Options{Now: func() time.Time { return fixedClock }})
 	if err != nil {
 		t.Fatal(err)
