@@ -106,7 +106,7 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	})
 
 	holder, err := policy.NewHolder(policy.HolderConfig{
-		Path: cfg.rel(cfg.Policy.File),
+		Path: cfg.Policy.File,
 		// Checked against the configuration in force, not the one at start: a reload may have
 		// changed the directory, and a policy must keep defining every role it hands out.
 		Validate:   func(e *policy.Engine) error { return crossCheck(gw.cfg.Load(), e) },
@@ -125,9 +125,7 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	gw.closers = append(gw.closers, st.Close)
 
 	if cfg.Store != nil {
-		sc := *cfg.Store
-		sc.Path = cfg.rel(sc.Path)
-		if gw.directory, err = directory.Open(context.Background(), sc, directory.StoreOptions{AdminRole: cfg.Admin.AdminRole}); err != nil {
+		if gw.directory, err = directory.Open(context.Background(), *cfg.Store, directory.StoreOptions{AdminRole: cfg.Admin.AdminRole}); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		gw.closers = append(gw.closers, gw.directory.Close)
@@ -151,7 +149,7 @@ func assemble(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	var decider proxy.Decider = holder
 	if cfg.Policy.ShadowFile != "" {
-		candidate, err := policy.Load(cfg.rel(cfg.Policy.ShadowFile))
+		candidate, err := policy.Load(cfg.Policy.ShadowFile)
 		if err != nil {
 			return nil, fmt.Errorf("policy.shadow_file: %w", err)
 		}
@@ -262,7 +260,7 @@ func openStore(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (store,
 		}
 		return &redisStore{RedisStore: session.NewRedis(client, opt), client: client}, nil
 	default:
-		st, err := session.NewEmbedded(cfg.rel(cfg.Session.Path), opt)
+		st, err := session.NewEmbedded(cfg.Session.Path, opt)
 		if err != nil {
 			return nil, fmt.Errorf("session.path: %w", err)
 		}

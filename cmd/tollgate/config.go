@@ -179,8 +179,8 @@ func (c *Config) resolvePaths() {
 }
 
 // rel resolves a path from the config relative to the config file's folder. The result is
-// absolute, so that resolving it again (the wiring still passes some paths through rel) changes
-// nothing, even when the configuration was named by a relative path.
+// absolute, so that resolving it again changes nothing, even when the configuration was named
+// by a relative path.
 func (c *Config) rel(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p

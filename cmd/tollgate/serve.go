@@ -90,7 +90,7 @@ func loadAll(path string) (*Config, *policy.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pol, err := policy.Load(cfg.rel(cfg.Policy.File))
+	pol, err := policy.Load(cfg.Policy.File)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,7 +126,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%d problem(s) found\n", n)
 		return 1
 	}
-	if _, err := os.Stat(cfg.rel(cfg.Policy.File)); err != nil {
+	if _, err := os.Stat(cfg.Policy.File); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

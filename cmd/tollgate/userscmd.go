@@ -406,11 +406,7 @@ func bootstrapAdmin(ctx context.Context, args []string, stdout io.Writer) error 
 	if cfg.Store == nil {
 		return fmt.Errorf("%s has no store section: bootstrap-admin writes to the durable store (store.driver: sqlite or postgres)", *configPath)
 	}
-	sc := *cfg.Store
-	if sc.Driver == "sqlite" {
-		sc.Path = cfg.rel(sc.Path)
-	}
-	st, err := directory.Open(ctx, sc, directory.StoreOptions{AdminRole: *role})
+	st, err := directory.Open(ctx, *cfg.Store, directory.StoreOptions{AdminRole: *role})
 	if err != nil {
 		return err
 	}
