@@ -24,10 +24,11 @@ import (
 const benchUsage = `usage: tollgate bench [flags]
 
 Measures the gate on this machine: starts an upstream (fixed-size answers), a bare reverse
-proxy (with the gate's transport and copy-buffer pool) and one gate per store on loopback, signs a user in (sessions created in the store),
-then drives each in turn with keep-alive connections for a fixed time, alternating
-bare/gate/bare/gate, and prints requests per second, p50/p99 latency, the ratio gate ÷ bare
-and the memory of the process. Everything runs in this process and on 127.0.0.1.
+proxy with the gate's transport, and one gate per store on loopback, signs a user in
+(sessions created in the store), then drives each in turn with keep-alive connections for a
+fixed time, alternating bare/gate/bare/gate, and prints requests per second, p50/p99
+latency, the ratio gate ÷ bare and the memory of the process. Everything runs in this
+process and on 127.0.0.1.
 
   --store LIST        stores to run gates with, comma-separated: embedded, redis,
                       redis-cached (default embedded,redis,redis-cached)
@@ -41,6 +42,9 @@ and the memory of the process. Everything runs in this process and on 127.0.0.1.
   --audit MODE        none (records discarded), interval or always (the audit pipeline
                       with that spool fsync) (default none)
   --body BYTES        size of each upstream answer (default 1024)
+  --bare KIND         pooled: the bare proxy borrows its copy buffers from the gate's pool,
+                      so the ratio is what the gate adds; plain: a default ReverseProxy,
+                      which allocates 32 KiB per request (default pooled)
   --cpuprofile FILE   write a CPU profile of the measured runs (go tool pprof)
 `
 
@@ -55,6 +59,7 @@ type benchFlags struct {
 	audit       string
 	body        int
 	cpuprofile  string
+	barePool    bool
 }
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
@@ -71,10 +76,17 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.StringVar(&f.audit, "audit", "none", "")
 	fs.IntVar(&f.body, "body", 1024, "")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "")
+	bare := fs.String("bare", "pooled", "")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var errs []error
+	switch *bare {
+	case "pooled", "plain":
+		f.barePool = *bare == "pooled"
+	default:
+		errs = append(errs, fmt.Errorf("--bare: %q is not pooled or plain", *bare))
+	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
@@ -152,7 +164,7 @@ func runBench(ctx context.Context, f benchFlags, out io.Writer) (failed bool, er
 	if err := env.startUpstream(f.body); err != nil {
 		return false, err
 	}
-	bareAddr, err := env.startBare()
+	bareAddr, err := env.startBare(f.barePool)
 	if err != nil {
 		return false, err
 	}

@@ -89,6 +89,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--rounds", "0"}, "--rounds"},
 		{[]string{"--sessions", "-1"}, "--sessions"},
 		{[]string{"--audit", "sometimes"}, "--audit"},
+		{[]string{"--bare", "fast"}, `--bare: "fast"`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

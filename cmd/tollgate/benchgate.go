@@ -85,15 +85,19 @@ func (e *benchEnv) upstreamConfig() proxy.UpstreamConfig {
 	return proxy.UpstreamConfig{URL: e.upstream.String(), Timeout: 60 * time.Second, MaxIdleConns: 256}
 }
 
-// startBare serves a plain reverse proxy to the upstream, with the transport the gate builds.
-func (e *benchEnv) startBare() (string, error) {
+// startBare serves a plain reverse proxy to the upstream, with the transport the gate builds
+// and, when pooled, the gate's copy-buffer pool.
+func (e *benchEnv) startBare(pooled bool) (string, error) {
 	tr, _, err := proxy.NewTransport(e.upstreamConfig(), e.log)
 	if err != nil {
 		return "", err
 	}
 	up := e.upstream
-	return e.listenLoopback(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(up) }, Transport: tr,
-		BufferPool: proxy.CopyBuffers{}})
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(up) }, Transport: tr}
+	if pooled {
+		rp.BufferPool = proxy.CopyBuffers{}
+	}
+	return e.listenLoopback(rp)
 }
 
 // benchStore is what a gate target needs of its session store.
