@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -77,6 +78,7 @@ func recordObject(r Record) (map[string]any, error) {
 // chain head is cheap.
 type prepared struct {
 	before, after []byte
+	backing       []byte // the buffer both are in, when it may be reused (encodeRecord)
 }
 
 // prepare encodes m, less any chain field, for linking. m is modified.
@@ -104,29 +106,42 @@ func prepare(m map[string]any) (*prepared, error) {
 
 // link returns the line (canonical JSON, ending in a newline) that follows head, and the new
 // head. The bytes are exactly those canonical would give for the whole record, which Verify
-// checks. The hash covers the record without the chain's hash member; it is computed from the
-// pieces, so only the line itself is assembled.
+// checks. The hash covers the record without the chain's hash member, so the line is built
+// without it, hashed, and the member is then inserted in place: one allocation for the line
+// and one for the new head's hash.
 func (p *prepared) link(head chainHead) ([]byte, chainHead) {
+	const hashKey = `"hash":"`
+	const member = len(hashKey) + 2*sha256.Size + len(`",`)
 	next := chainHead{ID: head.ID, Seq: head.Seq + 1}
-	var scratch [160]byte
-	fields := append(scratch[:0], `"id":`...)
-	fields = appendString(fields, head.ID)
-	fields = append(fields, `,"prev_hash":`...)
-	fields = appendString(fields, head.Hash)
-	fields = append(fields, `,"seq":`...)
-	fields = strconv.AppendUint(fields, next.Seq, 10)
-	fields = append(fields, '}')
+	line := make([]byte, 0, len(p.before)+len(p.after)+len(head.ID)+len(head.Hash)+member+64)
+	line = append(line, '{')
+	if len(p.before) > 0 {
+		line = append(append(line, p.before...), ',')
+	}
+	line = append(line, `"`+chainKey+`":{`...)
+	at := len(line)
+	line = append(line, `"id":`...)
+	line = appendString(line, head.ID)
+	line = append(line, `,"prev_hash":`...)
+	line = appendString(line, head.Hash)
+	line = append(line, `,"seq":`...)
+	line = strconv.AppendUint(line, next.Seq, 10)
+	line = append(line, '}')
+	if len(p.after) > 0 {
+		line = append(append(line, ','), p.after...)
+	}
+	line = append(line, '}')
+	sum := sha256.Sum256(line)
 
-	h := sha256.New()
-	p.each(nil, fields, func(b []byte) { h.Write(b) })
-	var sum [sha256.Size]byte
-	next.Hash = hex.EncodeToString(h.Sum(sum[:0]))
-
-	var hash [len(`"hash":"",`) + 2*sha256.Size]byte
-	hm := append(append(append(hash[:0], `"hash":"`...), next.Hash...), `",`...)
-	line := make([]byte, 0, len(p.before)+len(p.after)+len(hm)+len(fields)+24)
-	p.each(hm, fields, func(b []byte) { line = append(line, b...) })
-	return append(line, '\n'), next
+	n := len(line)
+	line = slices.Grow(line, member+1)[:n+member+1]
+	copy(line[at+member:], line[at:n])
+	copy(line[at:], hashKey)
+	hex.Encode(line[at+len(hashKey):], sum[:])
+	copy(line[at+member-2:], `",`)
+	line[len(line)-1] = '\n'
+	next.Hash = string(line[at+len(hashKey) : at+len(hashKey)+2*sha256.Size])
+	return line, next
 }
 
 // plain returns the record without chain fields, as a line ending in a newline.
@@ -138,32 +153,6 @@ func (p *prepared) plain() []byte {
 	}
 	return append(append(line, p.after...), '}', '\n')
 }
-
-// each passes the pieces of the record with its chain member, in order, to f.
-func (p *prepared) each(hash, fields []byte, f func([]byte)) {
-	f(open)
-	if len(p.before) > 0 {
-		f(p.before)
-		f(comma)
-	}
-	f(chainOpen)
-	if len(hash) > 0 {
-		f(hash)
-	}
-	f(fields)
-	if len(p.after) > 0 {
-		f(comma)
-		f(p.after)
-	}
-	f(closeBrace)
-}
-
-var (
-	open       = []byte("{")
-	comma      = []byte(",")
-	closeBrace = []byte("}")
-	chainOpen  = []byte(`"` + chainKey + `":{`)
-)
 
 // link adds the chain fields after head to m and returns the line and the new head.
 func link(m map[string]any, head chainHead) ([]byte, chainHead, error) {

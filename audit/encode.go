@@ -2,6 +2,7 @@ package audit
 
 import (
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -13,16 +14,33 @@ import (
 // property tests hold the two to that. Records with free-form parts (an admin change's
 // before/after, a checkpoint) take the generic route.
 func prepareRecord(r *Record) (*prepared, error) {
+	p, err := encodeRecord(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// encodeRecord is prepareRecord encoding into buf, which it may grow: the result holds the
+// buffer as backing, for encodeBuffers.
+func encodeRecord(r *Record, buf []byte) (prepared, error) {
 	if r.Change != nil || r.Checkpoint != nil || r.Timestamp.Year() < 0 || r.Timestamp.Year() > 9999 {
 		obj, err := recordObject(*r)
 		if err != nil {
-			return nil, err
+			return prepared{}, err
 		}
-		return prepare(obj)
+		p, err := prepare(obj)
+		if err != nil {
+			return prepared{}, err
+		}
+		return *p, nil
 	}
 	// One buffer holds both halves; before is kept apart from after by its length.
 	var e objEncoder
-	e.buf = make([]byte, 0, 1024) // an access record with a browser's user agent is 700-900 bytes
+	e.buf = buf[:0]
+	if e.buf == nil {
+		e.buf = make([]byte, 0, 1024) // an access record with a browser's user agent is 700-900 bytes
+	}
 
 	// Members sorted by key: "@timestamp" "event" "http" "session" "source", then the chain
 	// field's place, then "tollgate.policy" "tollgate.upstream" "url" "user" "user_agent".
@@ -110,7 +128,21 @@ func prepareRecord(r *Record) (*prepared, error) {
 		e.str("original", a.Original)
 		e.close()
 	}
-	return &prepared{before: e.buf[:split:split], after: e.buf[split:]}, nil
+	return prepared{before: e.buf[:split:split], after: e.buf[split:], backing: e.buf}, nil
+}
+
+// encodeBuffers recycles the buffers records are encoded in: Write copies the finished line
+// out of one before it returns, so every request need not allocate its own.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getEncodeBuffer() *[]byte { return encodeBuffers.Get().(*[]byte) }
+
+// putEncodeBuffer returns the buffer p was encoded in, unless it grew very large.
+func putEncodeBuffer(b *[]byte, p prepared) {
+	if p.backing != nil && cap(p.backing) <= 64<<10 {
+		*b = p.backing[:0]
+	}
+	encodeBuffers.Put(b)
 }
 
 func (e *objEncoder) event(ev *Event) {

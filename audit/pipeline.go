@@ -182,11 +182,15 @@ func (p *Pipeline) Write(r Record) error {
 		r.Event.Kind = "event"
 	}
 	r.Chain, r.Checkpoint = nil, nil
-	rec, err := prepareRecord(&r)
+	buf := getEncodeBuffer()
+	rec, err := encodeRecord(&r, *buf)
 	if err != nil {
+		encodeBuffers.Put(buf)
 		return err
 	}
-	seq, err := p.spool.appendRecord(func(chainHead) (*prepared, error) { return rec, nil }, r.Event.Type == EventTypeAllowed, false)
+	// link copies the record into the line it appends, so the buffer is free again after.
+	seq, err := p.spool.appendRecord(func(chainHead) (*prepared, error) { return &rec, nil }, r.Event.Type == EventTypeAllowed, false)
+	putEncodeBuffer(buf, rec)
 	if errors.Is(err, errDropped) {
 		return nil
 	}

@@ -54,11 +54,14 @@ func (w *Writer) Write(r Record) error {
 		r.Event.Kind = "event"
 	}
 	r.Chain, r.Checkpoint = nil, nil
-	p, err := prepareRecord(&r)
+	buf := getEncodeBuffer()
+	p, err := encodeRecord(&r, *buf)
 	if err != nil {
+		encodeBuffers.Put(buf)
 		return err
 	}
 	line := p.plain()
+	putEncodeBuffer(buf, p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, err := w.w.Write(line); err != nil {
@@ -79,5 +82,7 @@ func (w *Writer) Close() error {
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }

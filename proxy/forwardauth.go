@@ -221,7 +221,7 @@ func (fa *forwardAuth) decide(w http.ResponseWriter, r *http.Request) {
 		}
 		var b headerBatch
 		g.setIdentity(&b, st)
-		b.apply(w.Header())
+		b.apply(w.Header(), st.headerVals[:])
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	}

@@ -40,6 +40,8 @@ type reqState struct {
 	// of the access record. One allocation of reqState holds them all.
 	sw          statusWriter
 	aw          auditWriter
+	idArr       [1]string
+	headerVals  [headerBatchMax]string // the values of the headers set through a headerBatch
 	sessVal     session.Session
 	decisionVal policy.Decision
 	rec         recordParts
@@ -94,7 +96,8 @@ func (g *Gate) observe(next http.Handler) http.Handler {
 		st := &reqState{id: newRequestID(), start: g.deps.Now(), clientIP: g.trusted.clientIP(r), route: "unmatched", effect: "invalid"}
 		// One slice serves the response and the forwarded request (capped, so an Add to
 		// either copies it).
-		st.idHeader = []string{st.id}
+		st.idArr[0] = st.id
+		st.idHeader = st.idArr[:]
 		w.Header()["X-Request-Id"] = st.idHeader
 		st.sw.ResponseWriter = w
 		sw := &st.sw
@@ -120,5 +123,7 @@ func (g *Gate) observe(next http.Handler) http.Handler {
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var h [24]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }

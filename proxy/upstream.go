@@ -84,7 +84,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	var b headerBatch
 	setXForwarded(&b, out.Header, pr.In)
 	g.setIdentity(&b, st)
-	b.apply(out.Header)
+	b.apply(out.Header, st.headerVals[:])
 	st.upstreamStart = g.deps.Now()
 }
 
@@ -104,21 +104,29 @@ func setXForwarded(b *headerBatch, out http.Header, in *http.Request) {
 	b.set("X-Forwarded-Proto", proto)
 }
 
-// headerBatch sets several single-valued headers with one allocation for all their values:
-// Header.Set allocates a slice per header. Each header's slice is capped at its one value, so
-// an Add elsewhere copies rather than overwrites a neighbour. Keys must be canonical.
+// headerBatch sets several single-valued headers with their values in one array (the
+// request's state has room for them): Header.Set allocates a slice per header. Each header's
+// slice is capped at its one value, so an Add elsewhere copies rather than overwrites a
+// neighbour. Keys must be canonical.
 type headerBatch struct {
-	keys, vals [12]string
+	keys, vals [headerBatchMax]string
 	n          int
 }
+
+// headerBatchMax is the most headers a batch sets: the forwarding and identity headers.
+const headerBatchMax = 12
 
 func (b *headerBatch) set(key, value string) {
 	b.keys[b.n], b.vals[b.n] = key, value
 	b.n++
 }
 
-func (b *headerBatch) apply(h http.Header) {
-	all := make([]string, b.n)
+// apply sets the headers, with their values in store when it is long enough.
+func (b *headerBatch) apply(h http.Header, store []string) {
+	all := store
+	if len(all) < b.n {
+		all = make([]string, b.n)
+	}
 	copy(all, b.vals[:b.n])
 	for i := range b.n {
 		h[b.keys[i]] = all[i : i+1 : i+1]
