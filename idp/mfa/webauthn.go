@@ -197,18 +197,8 @@ func (h *Handler) postRegisterFinish(w http.ResponseWriter, r *http.Request, s S
 		h.problem(w, s, http.StatusBadRequest, "Bad request", "Give the key a name of at most 64 characters.")
 		return
 	}
-	sd, err := h.takeCeremony(ctx, s, "register")
-	if errors.Is(err, session.ErrNotFound) {
-		h.problem(w, s, http.StatusBadRequest, "Registration expired", "Start adding the key again.")
-		return
-	}
-	if err != nil {
-		h.unavailable(w, r, s, err)
-		return
-	}
-	keys, err := h.loadPasskeys(ctx, s.UserID)
-	if err != nil {
-		h.unavailable(w, r, s, err)
+	sd, keys, ok := h.ceremonyState(w, r, s, "register", "Registration expired", "Start adding the key again.")
+	if !ok {
 		return
 	}
 	cred, err := h.createCredential(s, keys, sd, body.Credential)
@@ -272,6 +262,27 @@ func (h *Handler) postLoginBegin(w http.ResponseWriter, r *http.Request, s Subje
 	writeJSON(w, assertion)
 }
 
+// ceremonyState takes the ceremony of this kind begun for s (single use) and loads the user's
+// passkeys, for finishing it. ok is false when it has answered: an expired or unknown
+// ceremony with 400 and the given title and text, a store that cannot answer with 503.
+func (h *Handler) ceremonyState(w http.ResponseWriter, r *http.Request, s Subject, kind, title, text string) (webauthn.SessionData, []passkey, bool) {
+	sd, err := h.takeCeremony(r.Context(), s, kind)
+	if errors.Is(err, session.ErrNotFound) {
+		h.problem(w, s, http.StatusBadRequest, title, text)
+		return sd, nil, false
+	}
+	if err != nil {
+		h.unavailable(w, r, s, err)
+		return sd, nil, false
+	}
+	keys, err := h.loadPasskeys(r.Context(), s.UserID)
+	if err != nil {
+		h.unavailable(w, r, s, err)
+		return sd, nil, false
+	}
+	return sd, keys, true
+}
+
 func (h *Handler) postLoginFinish(w http.ResponseWriter, r *http.Request, s Subject) {
 	if !h.checkPost(w, r, s) {
 		return
@@ -282,18 +293,8 @@ func (h *Handler) postLoginFinish(w http.ResponseWriter, r *http.Request, s Subj
 		h.problem(w, s, http.StatusBadRequest, "Bad request", "The request could not be read.")
 		return
 	}
-	sd, err := h.takeCeremony(ctx, s, "login")
-	if errors.Is(err, session.ErrNotFound) {
-		h.problem(w, s, http.StatusBadRequest, "Sign-in expired", "Try the key again.")
-		return
-	}
-	if err != nil {
-		h.unavailable(w, r, s, err)
-		return
-	}
-	keys, err := h.loadPasskeys(ctx, s.UserID)
-	if err != nil {
-		h.unavailable(w, r, s, err)
+	sd, keys, ok := h.ceremonyState(w, r, s, "login", "Sign-in expired", "Try the key again.")
+	if !ok {
 		return
 	}
 	cred, err := h.validateLogin(s, keys, sd, body.Credential)
