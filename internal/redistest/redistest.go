@@ -27,14 +27,9 @@ const readyTimeout = 5 * time.Second
 type Server struct {
 	t    testing.TB
 	bin  string
-	port int
 	dir  string
 	args []string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	out  *lockedBuffer
+	d    daemon // the process, and the port it keeps
 }
 
 // Start runs redis-server and waits until it answers PING. Extra arguments are passed on to
@@ -50,7 +45,7 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 	// A free port can be taken by someone else between probing and binding; try a few.
 	var lastErr error
 	for range 3 {
-		if s.port, err = freePort(); err != nil {
+		if s.d.port, err = freePort(); err != nil {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
 		if lastErr = s.start(); lastErr == nil {
@@ -62,22 +57,11 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 }
 
 // Addr is the server's host:port.
-func (s *Server) Addr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-}
+func (s *Server) Addr() string { return s.d.addr() }
 
 // Stop kills the server, as a crash would, and waits for it to exit. Stopping a stopped
 // server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.d.stop() }
 
 // Restart stops the server if it runs and starts it again on the same port, empty.
 func (s *Server) Restart() {
@@ -89,48 +73,13 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
+	return s.d.start(s.bin, append([]string{
+		"--port", strconv.Itoa(s.d.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
-	}, s.args...)
-	cmd := exec.Command(s.bin, args...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	s.cmd, s.done, s.out = cmd, done, out
-
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-done:
-			s.cmd = nil
-			return fmt.Errorf("redis-server on port %d exited early:\n%s", s.port, out.String())
-		default:
-		}
-		if ping(s.Addr()) == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			s.cmd = nil
-			return fmt.Errorf("redis-server on port %d did not answer PING within %s:\n%s", s.port, readyTimeout, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, s.args...))
 }
 
 // ping speaks just enough RESP to see the server is serving; a server still loading answers
