@@ -23,6 +23,8 @@ import (
 	"github.com/tollgate/tollgate/idp/session"
 	"github.com/tollgate/tollgate/internal/pgtest"
 	"github.com/tollgate/tollgate/policy"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 // testPolicy is a small billing policy: five roles, a few routes.
@@ -92,22 +94,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, open func(*testing.T, di
 	}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // auditLog keeps the records written, and fails writes while broken is set.
 type auditLog struct {
@@ -161,7 +148,7 @@ type envOption func(*Config)
 
 func newEnv(t *testing.T, open func(*testing.T, directory.StoreOptions) *directory.SQLStore, opts ...envOption) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clock := testclock.At(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	st := open(t, directory.StoreOptions{Now: clock.Now})
 	ss, err := session.NewEmbedded(filepath.Join(t.TempDir(), "sessions.db"), session.Options{})
 	if err != nil {

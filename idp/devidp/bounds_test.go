@@ -10,10 +10,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate/tollgate/idp/devidp"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 func TestTablesAreBoundedAndSwept(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.At(time.Now())
 	h := newHarness(t, func(c *devidp.Config) {
 		c.Now = clock.Now
 		c.MaxEntries = 3
@@ -56,7 +58,7 @@ func TestTablesAreBoundedAndSwept(t *testing.T) {
 }
 
 func TestPendingSignInExpires(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.At(time.Now())
 	h := newHarness(t, func(c *devidp.Config) { c.Now = clock.Now })
 	browser := newBrowser()
 	f := openLogin(t, browser, h.authURL(newAuthRequest()))

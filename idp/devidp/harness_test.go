@@ -23,6 +23,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tollgate/tollgate/idp/devidp"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 const (
@@ -69,22 +71,7 @@ func (cb *callbackServer) hitCount() int {
 }
 
 // fakeClock is an injectable clock for expiry tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // harness is a running provider plus a relying party built from go-oidc and x/oauth2.
 type harness struct {

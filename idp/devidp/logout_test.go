@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/idp/devidp"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.At(time.Now())
 	h := newHarness(t, func(c *devidp.Config) { c.Now = clock.Now })
 	a := newAuthRequest()
 	q := h.login(t, a, "admin", "demo")

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tollgate/tollgate/idp/devidp"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 func TestReplayedCodeIsRefusedAndRevokesItsTokens(t *testing.T) {
@@ -128,7 +130,7 @@ func TestFailedRedemptionUsesTheCodeUp(t *testing.T) {
 }
 
 func TestCodeExpiresAfterSixtySeconds(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.At(time.Now())
 	h := newHarness(t, func(c *devidp.Config) { c.Now = clock.Now })
 	for _, tc := range []struct {
 		wait   time.Duration

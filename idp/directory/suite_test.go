@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/pgtest"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 // The conformance suite: every case runs against a fresh SQLite file and a fresh PostgreSQL
@@ -41,22 +43,7 @@ type harness struct {
 	opt   StoreOptions
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // suiteStart has nanoseconds on purpose: the store must keep microseconds on both backends.
 var suiteStart = time.Date(2030, 3, 4, 9, 0, 0, 123456789, time.UTC)
@@ -94,7 +81,7 @@ func runSuite(t *testing.T, newDB func(t *testing.T) opener) {
 		{"a newer schema is refused", testSchemaTooNew},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &fakeClock{now: suiteStart}
+			clock := testclock.At(suiteStart)
 			opt := StoreOptions{AdminRole: suiteAdmin, Now: clock.Now}
 			open := newDB(t)
 			st, err := open(t.Context(), opt)

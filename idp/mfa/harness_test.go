@@ -24,27 +24,14 @@ import (
 	"github.com/tollgate/tollgate/idp"
 	"github.com/tollgate/tollgate/idp/directory"
 	"github.com/tollgate/tollgate/idp/session"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 // The tests run the handler on the real stores: a SQLite directory and an embedded (or Redis)
 // session store, with a fake clock; audit records go through the real audit.Writer.
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // auditLog collects the JSON lines of a real audit.Writer.
 type auditLog struct {
@@ -119,7 +106,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	x := &harness{t: t, clock: &fakeClock{now: time.Date(2030, 6, 3, 9, 0, 10, 0, time.UTC)},
+	x := &harness{t: t, clock: testclock.At(time.Date(2030, 6, 3, 9, 0, 10, 0, time.UTC)),
 		audit: &auditLog{}, reg: prometheus.NewRegistry(), dbPath: filepath.Join(dir, "directory.db")}
 	x.keyPath = writeKey(t, dir, "current.key")
 	var err error

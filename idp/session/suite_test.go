@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate/tollgate/idp"
+
+	"github.com/tollgate/tollgate/internal/testclock"
 )
 
 // store is what both implementations offer; the suite holds them to one behaviour.
@@ -38,25 +39,10 @@ type harness struct {
 	writes func(t *testing.T) int64
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testclock.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return testclock.At(time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC))
 }
 
 // Suite timeouts: touches are due every minute (Idle/10).
